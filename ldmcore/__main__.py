@@ -1,0 +1,3 @@
+from ldmcore.cli.main import main
+
+raise SystemExit(main())

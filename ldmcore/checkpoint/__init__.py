@@ -1,0 +1,1 @@
+"""Checkpoint I/O: native safetensors (spec in metadata), CompVis/SD .ckpt, diffusers folders."""

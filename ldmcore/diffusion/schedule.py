@@ -1,0 +1,110 @@
+"""The noise schedule: beta_t, alpha-bar_t, q(z_t | z_0), prediction conversions, the loss.
+
+Held in float64 as CompVis does; tensors handed out follow the input's device and dtype.
+Samplers get a NoiseSchedule, never a model's buffers.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+
+def make_betas(
+    schedule: str, timesteps: int, linear_start: float, linear_end: float, cosine_s: float = 8e-3
+) -> torch.Tensor:
+    T = timesteps
+    if schedule in ("linear", "scaled_linear"):
+        # CompVis "linear" (= diffusers "scaled_linear"): linspace of square roots, squared.
+        return torch.linspace(linear_start**0.5, linear_end**0.5, T, dtype=torch.float64) ** 2
+    if schedule == "sqrt_linear":
+        return torch.linspace(linear_start, linear_end, T, dtype=torch.float64)
+    if schedule == "cosine":
+        # Nichol & Dhariwal: alpha-bar(t) = cos²((t/T + s)/(1 + s) · π/2), betas clipped at 0.999.
+        steps = torch.arange(T + 1, dtype=torch.float64) / T + cosine_s
+        f = torch.cos(steps / (1 + cosine_s) * math.pi / 2) ** 2
+        alphas_cumprod = f / f[0]
+        return (1 - alphas_cumprod[1:] / alphas_cumprod[:-1]).clamp(0, 0.999)
+    raise ValueError(f"unknown schedule '{schedule}'")
+
+
+def _gather(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """values[t] shaped (B, 1, 1, ...) to broadcast against `like`."""
+    out = values.to(t.device)[t.long()].to(like.dtype)
+    return out.reshape(-1, *([1] * (like.ndim - 1)))
+
+
+class NoiseSchedule:
+    def __init__(
+        self,
+        betas: torch.Tensor,
+        prediction: str = "eps",
+        loss: str = "l2",
+    ) -> None:
+        self.betas = betas.to(torch.float64)
+        self.timesteps = len(betas)
+        alphas = 1.0 - self.betas
+        self.alphas_cumprod = torch.cumprod(alphas, dim=0)
+        self.alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64),
+                                              self.alphas_cumprod[:-1]])
+        self.prediction = prediction
+        self.loss_type = loss
+
+    @classmethod
+    def from_spec(cls, diffusion: Any) -> NoiseSchedule:
+        betas = make_betas(
+            diffusion.schedule,
+            diffusion.timesteps,
+            diffusion.linear_start,
+            diffusion.linear_end,
+            diffusion.cosine_s,
+        )
+        return cls(betas, prediction=diffusion.prediction, loss=diffusion.loss)
+
+    # q(z_t | z_0) = N(√ᾱ_t z_0, (1 − ᾱ_t) I)
+    def q_sample(self, z0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        a = _gather(self.alphas_cumprod, t, z0)
+        return a.sqrt() * z0 + (1 - a).sqrt() * noise
+
+    def target(self, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """What the denoiser is trained to output for this prediction type."""
+        if self.prediction == "eps":
+            return noise
+        if self.prediction == "x0":
+            return z0
+        a = _gather(self.alphas_cumprod, t, z0)
+        return a.sqrt() * noise - (1 - a).sqrt() * z0  # v = √ᾱ ε − √(1−ᾱ) x0
+
+    def to_eps(self, out: torch.Tensor, z_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Convert a model output of this prediction type to ε̂."""
+        if self.prediction == "eps":
+            return out
+        a = _gather(self.alphas_cumprod, t, z_t)
+        if self.prediction == "x0":
+            return (z_t - a.sqrt() * out) / (1 - a).sqrt()
+        return a.sqrt() * out + (1 - a).sqrt() * z_t  # ε = √ᾱ v + √(1−ᾱ) z_t
+
+    def to_x0(self, out: torch.Tensor, z_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Convert a model output of this prediction type to x̂0."""
+        if self.prediction == "x0":
+            return out
+        a = _gather(self.alphas_cumprod, t, z_t)
+        if self.prediction == "eps":
+            return (z_t - (1 - a).sqrt() * out) / a.sqrt()
+        return a.sqrt() * z_t - (1 - a).sqrt() * out  # x0 = √ᾱ z_t − √(1−ᾱ) v
+
+    def eps_to_x0(self, eps: torch.Tensor, z_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        a = _gather(self.alphas_cumprod, t, z_t)
+        return (z_t - (1 - a).sqrt() * eps) / a.sqrt()
+
+    def loss(self, out: torch.Tensor, z0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor):
+        """L = E‖target − model output‖² (or L1), averaged over everything."""
+        target = self.target(z0, noise, t)
+        diff = out.float() - target.float()
+        return diff.abs().mean() if self.loss_type == "l1" else diff.pow(2).mean()
+
+    def sample_t(self, batch: int, device, generator: torch.Generator | None = None):
+        """t ~ U{0, …, T−1}."""
+        return torch.randint(0, self.timesteps, (batch,), device=device, generator=generator)

@@ -1,0 +1,207 @@
+"""The assembled latent diffusion model: first stage + conditioners + denoiser + schedule.
+
+It knows the maths of one step (encode, condition, loss, sample); the training loop and the
+samplers' internals live elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .conditioning import Conditioning
+from .errors import DataError, SamplingError
+from .ports import Context, Port
+
+
+class ConditionerSlot(nn.Module):
+    """One named conditioner with its wiring, null conditioning and CFG dropout."""
+
+    def __init__(self, conditioner: nn.Module, node: Any, port: Port) -> None:
+        super().__init__()
+        self.conditioner = conditioner
+        self.input_key: str = node.input
+        self.wiring: str = node.wiring
+        self.null_mode: str = node.null
+        self.drop_rate: float = node.drop_rate
+        self.port = port
+        if not node.trainable:
+            self.conditioner.requires_grad_(False)
+        if self.null_mode == "learned":
+            shape = (port.tokens, port.dim) if isinstance(port, Context) else (port.dim,)
+            self.null_embedding = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        if self.input_key not in batch:
+            raise DataError(
+                f"conditioner input '{self.input_key}' missing from batch "
+                f"(keys: {', '.join(sorted(batch))})"
+            )
+        return self.conditioner(batch[self.input_key])
+
+    def null(self, like: torch.Tensor) -> torch.Tensor:
+        """The 'no conditioning' output, shaped like a real output `like`."""
+        if self.null_mode == "zeros":
+            return torch.zeros_like(like)
+        if self.null_mode == "learned":
+            return self.null_embedding.to(like.dtype).expand_as(like)
+        return self.conditioner(self.conditioner.empty_input(like.shape[0])).to(like.dtype)
+
+    def drop(self, out: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Classifier-free dropout: replace each sample's conditioning by null with p=drop_rate."""
+        if self.drop_rate <= 0:
+            return out
+        keep = torch.rand(out.shape[0], generator=generator) >= self.drop_rate
+        keep = keep.to(out.device).reshape(-1, *([1] * (out.ndim - 1)))
+        return torch.where(keep, out, self.null(out))
+
+
+def _stack(outputs: dict[str, tuple[ConditionerSlot, torch.Tensor]]) -> Conditioning:
+    """Gather slot outputs by wiring: tokens concatenated along M, channels along C, vectors."""
+    by = {"crossattn": [], "concat": [], "vector": []}
+    for slot, out in outputs.values():
+        by[slot.wiring].append(out)
+    return Conditioning(
+        context=torch.cat(by["crossattn"], dim=1) if by["crossattn"] else None,
+        concat=torch.cat(by["concat"], dim=1) if by["concat"] else None,
+        vector=torch.cat(by["vector"], dim=1) if by["vector"] else None,
+    )
+
+
+class LatentDiffusion(nn.Module):
+    def __init__(
+        self,
+        *,
+        spec: Any,
+        first_stage: nn.Module,
+        conditioners: dict[str, ConditionerSlot],
+        denoiser: nn.Module,
+        schedule: Any,
+        sampler: Any,
+        guider: Any,
+        task: Any,
+    ) -> None:
+        super().__init__()
+        self.spec = spec
+        self.first_stage = first_stage
+        self.conditioners = nn.ModuleDict(conditioners)
+        self.denoiser = denoiser
+        self.schedule = schedule
+        self.sampler = sampler
+        self.guider = guider
+        self.task = task
+
+    # ----------------------------------------------------------------- first stage
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        """(c, h, w) of z at the spec's image_size."""
+        port = self.spec.first_stage.params.latent_port()
+        side = self.spec.image_size // port.factor
+        return (port.channels, side, side)
+
+    def encode(
+        self, x: torch.Tensor, *, sample: bool = True, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """z = (E(x) − shift) · scale_factor; the posterior is sampled during training."""
+        fs = self.first_stage
+        z = fs.encode(x, sample=sample, generator=generator)
+        return (z - fs.shift_factor.to(z)) * fs.scale_factor.to(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        fs = self.first_stage
+        return fs.decode(z / fs.scale_factor.to(z) + fs.shift_factor.to(z))
+
+    # ----------------------------------------------------------------- conditioning
+    def _outputs(self, batch: dict) -> dict[str, tuple[ConditionerSlot, torch.Tensor]]:
+        return {name: (slot, slot(batch)) for name, slot in self.conditioners.items()}
+
+    def condition(
+        self, batch: dict, *, drop: bool = False, generator: torch.Generator | None = None
+    ) -> Conditioning:
+        """τ_θ(y) for every conditioner, with classifier-free dropout when `drop`."""
+        outputs = self._outputs(batch)
+        if drop:
+            outputs = {n: (s, s.drop(o, generator)) for n, (s, o) in outputs.items()}
+        return _stack(outputs)
+
+    def condition_pair(self, batch: dict) -> tuple[Conditioning, Conditioning]:
+        """(cond, uncond): the conditioning and every conditioner's null in its place."""
+        outputs = self._outputs(batch)
+        nulls = {n: (s, s.null(o)) for n, (s, o) in outputs.items()}
+        return _stack(outputs), _stack(nulls)
+
+    # ----------------------------------------------------------------- training
+    def predict_eps(self, z: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        return self.schedule.to_eps(self.denoiser(z, t, **cond.kwargs()), z, t)
+
+    def loss(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
+        """L_LDM = E_{E(x), y, ε, t} ‖ε − ε_θ(z_t, t, τ_θ(y))‖² (eq. 2 of the paper)."""
+        batch = self.task.prepare(batch, generator)
+        if "image" not in batch:
+            raise DataError(f"batch has no 'image' key (keys: {', '.join(sorted(batch))})")
+        x = batch["image"]
+        with torch.no_grad():
+            z0 = self.encode(x, sample=True, generator=generator)
+        cond = self.condition(batch, drop=True, generator=generator)
+        t = self.schedule.sample_t(z0.shape[0], z0.device, generator)
+        noise = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(z0.device)
+        z_t = self.schedule.q_sample(z0, t, noise)
+        out = self.denoiser(z_t, t, **cond.kwargs())
+        return self.schedule.loss(out, z0, noise, t)
+
+    # ----------------------------------------------------------------- sampling
+    @torch.no_grad()
+    def sample(
+        self,
+        batch: dict | None = None,
+        *,
+        num_samples: int | None = None,
+        latent_size: tuple[int, int] | None = None,
+        generator: torch.Generator | None = None,
+        progress: bool = True,
+        return_latents: bool = False,
+        **sampler_options: Any,
+    ) -> torch.Tensor:
+        """Draw images (in [-1, 1]) given the conditioning inputs in `batch`."""
+        batch = batch or {}
+        if self.guider.needs_uncond and not len(self.conditioners):
+            raise SamplingError(
+                f"guider '{self.spec.guider.type}' needs conditioning but the model has none; "
+                "use guider.type=none"
+            )
+        cond, uncond = self.condition_pair(batch)
+        n = _batch_size(cond, num_samples)
+        c, h, w = self.latent_shape
+        if latent_size is not None:
+            h, w = latent_size
+        ref = next(self.denoiser.parameters())
+        noise = torch.randn((n, c, h, w), generator=generator, dtype=torch.float32)
+        noise = noise.to(device=ref.device, dtype=ref.dtype)
+
+        def denoise(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return self.guider(self.predict_eps, z, t, cond, uncond, self.schedule)
+
+        z = self.sampler.sample(
+            denoise, noise, self.schedule, generator=generator, progress=progress,
+            **sampler_options,
+        )
+        return z if return_latents else self.decode(z).clamp(-1, 1)
+
+
+def _batch_size(cond: Conditioning, num_samples: int | None) -> int:
+    sizes = {v.shape[0] for v in cond.kwargs().values() if v is not None}
+    if len(sizes) > 1:
+        raise SamplingError(f"conditioning inputs disagree on batch size: {sorted(sizes)}")
+    if sizes:
+        size = sizes.pop()
+        if num_samples is not None and num_samples != size:
+            raise SamplingError(f"num_samples={num_samples} but the conditioning has {size} items")
+        return size
+    if num_samples is None or num_samples <= 0:
+        raise SamplingError("num_samples must be a positive integer for an unconditional model")
+    return num_samples
+
+
+__all__ = ["LatentDiffusion", "ConditionerSlot"]

@@ -1,0 +1,86 @@
+"""Base classes for component params models (pydantic, no torch).
+
+A plugin subclasses the base of its kind; ports are methods on the params, so a graph can be
+checked before anything is built. Every params model forbids unknown keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from .ports import Context, Latent, Port, Spatial, Vector
+
+
+class Params(BaseModel):
+    """Params of any component: strict, no extra keys."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class FirstStageParams(Params):
+    def latent_port(self) -> Latent:
+        raise NotImplementedError
+
+
+class ConditionerParams(Params):
+    def output_port(self, wiring: str, latent: Latent) -> Port:
+        """The port this conditioner produces under `wiring` for a first stage giving `latent`."""
+        raise NotImplementedError
+
+
+class DenoiserParams(Params):
+    """Fields the builder derives from the wiring when left unset, and checks when set."""
+
+    in_channels: int | None = None
+    out_channels: int | None = None
+    context_dim: int | None = None
+    vector_dim: int | None = None
+
+
+
+
+class TaskParams(Params):
+    def required_keys(self) -> set[str]:
+        """Batch keys the task reads from the dataset (besides those conditioners read)."""
+        return {"image"}
+
+    def added_keys(self) -> set[str]:
+        """Batch keys the task derives itself (e.g. `lowres`, `mask`)."""
+        return set()
+
+
+class DatasetParams(Params):
+    def provided_keys(self) -> set[str]:
+        """Keys every item of the dataset carries (e.g. image, class, caption, boxes)."""
+        return {"image"}
+
+    def parse_input(self, key: str, text: str) -> Any:
+        """One item's value for batch `key` from command-line text (`ldm generate --KEY`).
+
+        A dataset with a vocabulary (class names, layouts) overrides this.
+        """
+        if key == "class":
+            try:
+                return int(text)
+            except ValueError:
+                raise ValueError(f"--class expects an integer id, got '{text}'") from None
+        if key == "caption":
+            return text
+        raise ValueError(f"this dataset cannot read '{key}' from text")
+
+
+__all__ = [
+    "Params",
+    "TaskParams",
+    "DatasetParams",
+    "FirstStageParams",
+    "ConditionerParams",
+    "DenoiserParams",
+    "Latent",
+    "Context",
+    "Spatial",
+    "Vector",
+    "Port",
+]

@@ -1,0 +1,70 @@
+"""Pictures people look at: image grids as PNG, with captions and boxes drawn when given."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+#: distinct outline colours for drawn boxes
+_BOX_COLOURS = [(255, 255, 255), (255, 64, 255), (64, 255, 255), (255, 160, 0), (0, 0, 0)]
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(B, C, H, W) in [-1, 1] -> (B, H, W, 3) uint8."""
+    x = images.detach().float().cpu().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def image_grid(
+    images: torch.Tensor,
+    *,
+    nrow: int | None = None,
+    captions: Sequence[str] | None = None,
+    boxes: torch.Tensor | None = None,
+    upscale: int = 1,
+    pad: int = 2,
+):
+    """A PIL image: the batch as a grid; `boxes` (B, K, 5) outlined, `captions` under each cell."""
+    from PIL import Image, ImageDraw
+
+    arr = to_uint8(images)
+    b, h, w, _ = arr.shape
+    nrow = nrow or int(np.ceil(np.sqrt(b)))
+    ncol = int(np.ceil(b / nrow))
+    cw, ch = w * upscale, h * upscale
+    text_h = 12 * (1 + max((len(c) * 6) // max(cw, 1) for c in captions)) if captions else 0
+    grid = Image.new("RGB", (nrow * (cw + pad) + pad, ncol * (ch + text_h + pad) + pad), "white")
+    draw = ImageDraw.Draw(grid)
+    for i in range(b):
+        x0 = pad + (i % nrow) * (cw + pad)
+        y0 = pad + (i // nrow) * (ch + text_h + pad)
+        cell = Image.fromarray(arr[i]).resize((cw, ch), Image.NEAREST)
+        grid.paste(cell, (x0, y0))
+        if boxes is not None:
+            for k, row in enumerate(boxes[i].tolist()):
+                if row[0] < 0:
+                    continue
+                bx0, by0, bx1, by1 = (v * s for v, s in zip(row[1:], (cw, ch, cw, ch)))
+                colour = _BOX_COLOURS[k % len(_BOX_COLOURS)]
+                draw.rectangle([x0 + bx0, y0 + by0, x0 + bx1, y0 + by1], outline=colour)
+        if captions:
+            _wrap_text(draw, captions[i], x0, y0 + ch + 1, cw)
+    return grid
+
+
+def _wrap_text(draw, text: str, x: int, y: int, width: int) -> None:
+    per_line = max(width // 6, 1)
+    for j in range(0, len(text), per_line):
+        draw.text((x, y + 12 * (j // per_line)), text[j : j + per_line], fill="black")
+
+
+def save_grid(images: torch.Tensor, path: str | Path, **kwargs) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image_grid(images, **kwargs).save(path)
+    return path
