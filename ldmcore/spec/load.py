@@ -17,11 +17,22 @@ from omegaconf.errors import OmegaConfBaseException
 from ..errors import SpecError
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """YAML with one kindness: a bare `null:` key (the conditioner's CFG null mode) stays the
+    string "null" instead of becoming None."""
+
+    def construct_mapping(self, node, deep=False):
+        mapping = super().construct_mapping(node, deep=deep)
+        if None in mapping:
+            mapping["null"] = mapping.pop(None)
+        return mapping
+
+
 def _read_yaml(path: Path) -> DictConfig:
     if not path.is_file():
         raise SpecError(f"spec file not found: {path}")
     try:
-        cfg = OmegaConf.load(path)
+        cfg = OmegaConf.create(yaml.load(path.read_text(), Loader=_SpecLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)

@@ -35,3 +35,10 @@ def test_derived_channels_with_concat(registry, spec_dict):
     spec = resolve_spec(spec_dict, registry=registry)
     assert spec.denoiser.params.in_channels == 3 + 2
     assert spec.denoiser.params.out_channels == 3
+
+
+def test_bare_null_key_in_yaml_is_the_null_mode(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("spec_version: 1\nconditioners:\n  c: {type: x, null: learned}\n")
+    data, _ = load_raw(path)
+    assert data["conditioners"]["c"]["null"] == "learned"

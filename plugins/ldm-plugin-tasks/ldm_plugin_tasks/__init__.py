@@ -1,0 +1,1 @@
+"""ldm-plugin-tasks: the paper's seven tasks (unconditional ... superres, inpainting)."""
