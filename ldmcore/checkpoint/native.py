@@ -35,6 +35,18 @@ def save(model: Any, path: str | Path, *, state_dict: dict | None = None,
     return path
 
 
+def _plain(state: dict) -> dict:
+    """CPU, contiguous, no two tensors sharing memory (safetensors refuses shared storage)."""
+    out, seen = {}, set()
+    for k, v in state.items():
+        v = v.detach().cpu().contiguous()
+        if v.numel() and v.data_ptr() in seen:
+            v = v.clone()
+        seen.add(v.data_ptr())
+        out[k] = v
+    return out
+
+
 def read_metadata(path: str | Path) -> dict[str, str]:
     from safetensors import safe_open
 
@@ -49,20 +61,13 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, registry=None,
-         device: str | None = None):
-    """Rebuild the model from the spec stored in the file, then load its weights strictly."""
-    from safetensors.torch import load_file
+         device: str | None = None, spec=None, **options):
+    """Rebuild the model from the spec stored in the file, then load its weights strictly.
 
-    from ..builder import build
-    from .report import load_strict
+    Any format loads: with `spec=` a CompVis/SD checkpoint or a diffusers folder is read too
+    (options: ema, strict, conditioner, parts; see ldmcore.checkpoint.loading).
+    """
+    from .loading import from_checkpoint
 
-    meta = read_metadata(path)
-    if SPEC_KEY not in meta:
-        raise CheckpointError(f"{path}: no ldmcore spec in metadata; use `ldm convert` first")
-    model = build(json.loads(meta[SPEC_KEY]), overrides, registry=registry)
-    try:
-        state = load_file(str(path), device=device or "cpu")
-    except Exception as exc:  # noqa: BLE001
-        raise CheckpointError(f"{path}: cannot read tensors ({exc})") from None
-    load_strict(model, state, source=str(path))
+    model = from_checkpoint(path, spec, overrides, registry=registry, **options)
     return model.to(device) if device else model

@@ -47,7 +47,8 @@ def read_pickle(path: Path) -> dict:
                 try:
                     return torch.load(str(path), map_location="cpu", weights_only=True)
                 except Exception as again:  # noqa: BLE001
-                    raise CheckpointError(f"{path}: unreadable checkpoint ({_first_line(again)})")
+                    raise CheckpointError(
+                        f"{path}: unreadable checkpoint ({_first_line(again)})") from None
         bad = next((g for g in unsafe if not g.startswith(_BOOKKEEPING)), None)
         what = f"it references '{bad}'" if bad else _first_line(exc)
         raise CheckpointError(
@@ -55,7 +56,8 @@ def read_pickle(path: Path) -> dict:
             "(only tensors and plain containers are loaded; convert it to .safetensors)"
         ) from None
     except Exception as exc:  # noqa: BLE001 - zip/EOF/runtime errors for corrupt files
-        raise CheckpointError(f"{path}: not a readable torch checkpoint ({_first_line(exc)})")
+        raise CheckpointError(
+            f"{path}: not a readable torch checkpoint ({_first_line(exc)})") from None
 
 
 def _unsafe_globals(path: Path) -> list[str]:

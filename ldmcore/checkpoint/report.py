@@ -12,6 +12,12 @@ class LoadReport:
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[tuple[str, tuple, tuple]] = field(default_factory=list)
+    #: checkpoint keys set aside on purpose (loss.*, schedule buffers, unrequested EMA...)
+    ignored: list[str] = field(default_factory=list)
+    #: facts worth telling (EMA used, scale_factor kept from the spec, schedule differs...)
+    notes: list[str] = field(default_factory=list)
+    #: what the shapes say about a mismatch ("checkpoint looks like SD v2 (...) but ...")
+    hint: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -27,6 +33,8 @@ class LoadReport:
             k, want, got = self.mismatched[0]
             parts.append(f"{len(self.mismatched)} mis-shaped ({k}: model {list(want)}, "
                          f"checkpoint {list(got)}{', ...' if len(self.mismatched) > 1 else ''})")
+        if self.hint and parts:
+            parts.append(self.hint)
         return "; ".join(parts) or "all keys match"
 
 

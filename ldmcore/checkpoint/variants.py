@@ -10,7 +10,8 @@ Works on CompVis keys (`model.diffusion_model.`, `first_stage_model.`), ldmcore 
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 UNET_PREFIXES = ("model.diffusion_model.", "denoiser.")
 VAE_PREFIXES = ("first_stage_model.", "first_stage.")
@@ -59,8 +60,9 @@ def _unet_facts(u: Mapping[str, Any]) -> dict[str, Any]:
             per = n // levels
             facts["unet.num_res_blocks"] = per - 1
             mc = facts.get("unet.model_channels")
-            mult = [w[0] // mc for lvl in range(levels)
-                    if mc and (w := _shape(u, f"input_blocks.{1 + lvl * per}.0.out_layers.3.weight"))]
+            widths = [_shape(u, f"input_blocks.{1 + lvl * per}.0.out_layers.3.weight")
+                      for lvl in range(levels)]
+            mult = [w[0] // mc for w in widths if w and mc]
             if len(mult) == levels:
                 facts["unet.channel_mult"] = mult
     if "label_emb.weight" in u:

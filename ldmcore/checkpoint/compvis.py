@@ -1,0 +1,174 @@
+"""CompVis / Stable Diffusion key layout <-> ldmcore model keys (DESIGN.md §6).
+
+    model.diffusion_model.K   <-> denoiser.K
+    first_stage_model.K       <-> first_stage.K
+    cond_stage_model.K        <-> conditioners.<name>.conditioner.K  (one conditioner, or named)
+    scale_factor              <-> first_stage.scale_factor
+    model_ema.<K without dots> -> denoiser.K when EMA weights are requested
+    ldmcore.<model key>       <-> <model key>   (what CompVis has no place for: learned nulls...)
+
+Bare autoencoder (encoder./decoder./quant_conv...) and bare UNet (input_blocks...) files map to
+first_stage. / denoiser. alone. Lightning/CompVis bookkeeping (loss.*, schedule buffers,
+model_ema.decay/num_updates, *position_ids) is set aside as "ignored".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import CheckpointError
+
+UNET = "model.diffusion_model."
+VAE = "first_stage_model."
+COND = "cond_stage_model."
+EMA = "model_ema."
+EXTRA = "ldmcore."
+
+#: buffers of CompVis' DDPM/LatentDiffusion that the NoiseSchedule recomputes from the spec
+SCHEDULE_BUFFERS = frozenset({
+    "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
+    "sqrt_one_minus_alphas_cumprod", "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
+    "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
+    "posterior_mean_coef1", "posterior_mean_coef2", "lvlb_weights", "logvar",
+})
+_BARE_VAE = ("encoder.", "decoder.", "quant_conv.", "post_quant_conv.", "quantize.")
+_BARE_UNET = ("input_blocks.", "middle_block.", "output_blocks.", "time_embed.", "out.")
+#: model keys a checkpoint may lack without being incomplete (kept as the spec built them)
+OPTIONAL_MODEL_KEYS = ("first_stage.scale_factor", "first_stage.shift_factor")
+
+
+def is_ignorable(key: str) -> bool:
+    return (key.startswith("loss.") or key.endswith("position_ids") or key in SCHEDULE_BUFFERS
+            or key in (EMA + "decay", EMA + "num_updates"))
+
+
+@dataclass
+class Mapped:
+    """A checkpoint in ldmcore model keys, plus what was set aside and why."""
+
+    state: dict[str, Any]
+    ignored: list[str] = field(default_factory=list)
+    parts: set[str] = field(default_factory=set)  # first_stage / denoiser / conditioners.<n>
+    notes: list[str] = field(default_factory=list)
+
+
+def _part_of(model_key: str) -> str:
+    head, _, rest = model_key.partition(".")
+    return f"{head}.{rest.partition('.')[0]}" if head == "conditioners" else head
+
+
+def _conditioner_target(state: Mapping[str, Any], conditioner: str | None,
+                        names: list[str], source: str) -> str | None:
+    if not any(k.startswith(COND) for k in state):
+        return None
+    if conditioner is not None:
+        if conditioner not in names:
+            raise CheckpointError(
+                f"{source}: conditioner '{conditioner}' is not in the spec "
+                f"(conditioners: {', '.join(names) or 'none'})"
+            )
+        return conditioner
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        return None  # cond_stage_model.* will show up as unexpected
+    raise CheckpointError(
+        f"{source}: has cond_stage_model.* weights but the spec has conditioners "
+        f"{', '.join(names)}; say which one receives them (--conditioner NAME)"
+    )
+
+
+def _ema_flat(unet_key: str) -> str:
+    return EMA + "diffusion_model" + unet_key.replace(".", "")
+
+
+def compvis_to_model(
+    state: Mapping[str, Any],
+    *,
+    conditioners: Iterable[str] = (),
+    conditioner: str | None = None,
+    ema: bool = False,
+    expected: Iterable[str] = (),
+    source: str = "<checkpoint>",
+) -> Mapped:
+    """Rename a CompVis / SD (or bare VAE / UNet) state dict to ldmcore model keys."""
+    names = list(conditioners)
+    target = _conditioner_target(state, conditioner, names, source)
+    prefixed = any(k.startswith((UNET, VAE, COND, EXTRA)) for k in state)
+    out: dict[str, Any] = {}
+    ignored: list[str] = []
+    for key, value in state.items():
+        if key.startswith(EXTRA):
+            out[key[len(EXTRA):]] = value
+        elif key.startswith(UNET):
+            out["denoiser." + key[len(UNET):]] = value
+        elif key.startswith(VAE):
+            out["first_stage." + key[len(VAE):]] = value
+        elif key.startswith(COND) and target is not None:
+            out[f"conditioners.{target}.conditioner.{key[len(COND):]}"] = value
+        elif key == "scale_factor":
+            out["first_stage.scale_factor"] = value.reshape(())
+        elif key.startswith(EMA) or is_ignorable(key):
+            ignored.append(key)
+        elif not prefixed and key.startswith(_BARE_VAE):
+            out["first_stage." + key] = value
+        elif not prefixed and key.startswith(_BARE_UNET):
+            out["denoiser." + key] = value
+        else:
+            out[key] = value  # reported as unexpected
+    mapped = Mapped(out, ignored)
+    if ema:
+        _use_ema(mapped, state, expected, source)
+    mapped.parts = {_part_of(k) for k in out if k.startswith(("first_stage.", "denoiser.",
+                                                            "conditioners."))}
+    return mapped
+
+
+def _use_ema(mapped: Mapped, state: Mapping[str, Any], expected: Iterable[str],
+             source: str) -> None:
+    """Replace the UNet's weights by their EMA (model_ema.diffusion_model<key without dots>)."""
+    ema = {k for k in state if k.startswith(EMA) and k not in (EMA + "decay", EMA + "num_updates")}
+    if not ema:
+        raise CheckpointError(f"{source}: has no EMA weights (model_ema.*); drop --ema")
+    unet_keys = {k[len("denoiser."):] for k in [*mapped.state, *expected]
+                 if k.startswith("denoiser.")}
+    used = set()
+    for key in sorted(unet_keys):
+        flat = _ema_flat(key)
+        if flat in state:
+            mapped.state["denoiser." + key] = state[flat]
+            used.add(flat)
+    mapped.ignored = [k for k in mapped.ignored if k not in used]
+    for k in sorted(ema - used):  # EMA of something the model does not have
+        mapped.ignored.remove(k)
+        mapped.state[k] = state[k]
+    mapped.notes.append(f"EMA weights used for {len(used)} denoiser tensors")
+
+
+def model_to_compvis(state: Mapping[str, Any], conditioner: str | None = None) -> dict[str, Any]:
+    """ldmcore model keys -> CompVis names; `conditioner` becomes cond_stage_model.*."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if key.startswith("denoiser."):
+            out[UNET + key[len("denoiser."):]] = value
+        elif key == "first_stage.scale_factor":
+            out["scale_factor"] = value
+        elif key == "first_stage.shift_factor":
+            if float(value) != 0.0:
+                out[EXTRA + key] = value
+        elif key.startswith("first_stage."):
+            out[VAE + key[len("first_stage."):]] = value
+        elif conditioner and key.startswith(f"conditioners.{conditioner}.conditioner."):
+            out[COND + key[len(f"conditioners.{conditioner}.conditioner."):]] = value
+        else:
+            out[EXTRA + key] = value
+    return out
+
+
+def default_conditioner(model: Any) -> str | None:
+    """The conditioner CompVis' cond_stage_model stands for: the only one that has weights."""
+    with_weights = [n for n, slot in model.conditioners.items()
+                    if any(True for _ in slot.conditioner.state_dict())]
+    return with_weights[0] if len(with_weights) == 1 else None
