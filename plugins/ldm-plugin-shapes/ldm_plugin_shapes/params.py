@@ -1,0 +1,71 @@
+"""Params of the shapes world dataset and its fidelity evaluator (pydantic, no torch)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ldmcore.params import DatasetParams, Params
+
+from .vocab import COLORS, SHAPES
+
+
+class ShapesParams(DatasetParams):
+    """A procedural world of coloured shapes; item i of (seed, split) is always the same."""
+
+    size: int | None = Field(None, gt=0, description="image side; default: the spec's image_size")
+    channels: Literal[1, 3] = 3
+    num_items: int = Field(10000, gt=0, description="virtual length of the dataset")
+    seed: int = 0
+    split: Literal["train", "val"] = "train"
+    min_objects: int = Field(1, ge=1)
+    max_objects: int = Field(3, ge=1, description="also the number of `boxes` rows")
+    min_scale: float = Field(0.25, gt=0, le=1, description="object side / image side")
+    max_scale: float = Field(0.5, gt=0, le=1)
+    max_overlap: float = Field(0.05, ge=0, le=1, description="intersection / smaller box area")
+    single_object: bool = Field(False, description="exactly one object (class2img-style data)")
+    shapes: list[str] = Field(default_factory=lambda: list(SHAPES))
+    colors: list[str] = Field(default_factory=lambda: list(COLORS))
+    background: Literal["plain", "textured"] = "plain"
+    supersample: int = Field(4, ge=1, le=16, description="antialiasing factor")
+
+    @field_validator("shapes")
+    @classmethod
+    def _known_shapes(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if s not in SHAPES]
+        if bad or not v:
+            raise ValueError(f"shapes must be a non-empty subset of {list(SHAPES)}, got {v}")
+        return v
+
+    @field_validator("colors")
+    @classmethod
+    def _known_colors(cls, v: list[str]) -> list[str]:
+        bad = [c for c in v if c not in COLORS]
+        if bad or not v:
+            raise ValueError(f"colors must be a non-empty subset of {list(COLORS)}, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ShapesParams:
+        if self.min_objects > self.max_objects:
+            raise ValueError("min_objects must be <= max_objects")
+        if self.min_scale > self.max_scale:
+            raise ValueError("min_scale must be <= max_scale")
+        return self
+
+    def provided_keys(self) -> set[str]:
+        return {"image", "class", "caption", "boxes", "segmentation"}
+
+
+class ShapesFidelityParams(Params):
+    """Exact conditional fidelity on the shapes world, by analysing the generated images."""
+
+    mode: Literal["auto", "layout", "class", "caption", "objects"] = Field(
+        "auto", description="auto: from the spec's task, else from the batch keys present"
+    )
+    iou_threshold: float = Field(0.5, gt=0, le=1)
+    min_area: float = Field(0.008, ge=0, description="smallest object, as a fraction of the image")
+    max_color_distance: float = Field(
+        0.45, gt=0, description="RGB distance beyond which a pixel is no palette colour"
+    )
