@@ -64,7 +64,7 @@ def make_batch(spec, texts: dict[str, str], n: int) -> dict:
             if dataset is None:
                 raise ValueError("the spec has no training.dataset to read inputs with")
             items[key] = dataset.parse_input(key, text)
-        except ValueError as exc:
+        except (ValueError, DataError) as exc:
             raise DataError(f"--{key}: {exc}") from None
     if not items:
         return {}

@@ -50,7 +50,7 @@ BROKEN = {
 
 
 def _install(python: Path, source: Path, workdir: Path) -> None:
-    copy = workdir / source.name
+    copy = workdir / "src" / source.name
     shutil.copytree(source, copy)
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",

@@ -57,6 +57,24 @@ class ShapesParams(DatasetParams):
     def provided_keys(self) -> set[str]:
         return {"image", "class", "caption", "boxes", "segmentation"}
 
+    def parse_input(self, key: str, text: str):
+        """`ldm generate` inputs: --layout 'circle red 0.1 0.1 0.4 0.4; ...', --class 'red
+        circle' (or an id), --prompt 'a red circle above a blue square'."""
+        from .vocab import layout_rows, object_class, parse_layout
+
+        if key == "boxes":
+            import torch
+
+            rows = layout_rows(parse_layout(text, self.max_objects), self.max_objects)
+            return torch.tensor(rows, dtype=torch.float32)
+        if key == "class" and not text.strip().lstrip("-").isdigit():
+            words = text.lower().split()
+            if len(words) != 2:
+                raise ValueError(f"--class expects 'colour shape' or an id, got '{text}'")
+            shape, color = (words[1], words[0]) if words[0] in self.colors else words
+            return object_class(shape, color)
+        return super().parse_input(key, text)
+
 
 class ShapesFidelityParams(Params):
     """Exact conditional fidelity on the shapes world, by analysing the generated images."""
