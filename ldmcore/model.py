@@ -162,32 +162,85 @@ class LatentDiffusion(nn.Module):
         generator: torch.Generator | None = None,
         progress: bool = True,
         return_latents: bool = False,
+        image: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        strength: float | None = None,
+        guidance: dict | None = None,
         **sampler_options: Any,
     ) -> torch.Tensor:
-        """Draw images (in [-1, 1]) given the conditioning inputs in `batch`."""
+        """Draw images (in [-1, 1]) given the conditioning inputs in `batch`.
+
+        image (B, C, H, W) in [-1, 1] is encoded to the latent x0 for img2img (`strength` in
+        (0, 1]: start from x0 noised to that fraction of the steps) and for inpainting (`mask`
+        (B or 1, 1, H, W), 1 = region to generate, replaced by mask elsewhere at every step).
+        `guidance` holds the guider's sampling-time inputs (classifier: log_prob, image_l2: y).
+        """
         batch = batch or {}
         if self.guider.needs_uncond and not len(self.conditioners):
             raise SamplingError(
                 f"guider '{self.spec.guider.type}' needs conditioning but the model has none; "
                 "use guider.type=none"
             )
+        _check_image_inputs(image, mask, strength)
+        guider = self.guider
+        bind = getattr(guider, "bind", None)
+        if bind is not None:
+            guider = bind(decode=self.decode, **(guidance or {}))
+        elif guidance:
+            raise SamplingError(f"guider '{self.spec.guider.type}' takes no guidance inputs")
         cond, uncond = self.condition_pair(batch)
-        n = _batch_size(cond, num_samples)
-        c, h, w = self.latent_shape
-        if latent_size is not None:
-            h, w = latent_size
         ref = next(self.denoiser.parameters())
+        options: dict[str, Any] = {}
+        if image is not None:
+            x0 = self.encode(image.to(device=ref.device, dtype=ref.dtype), sample=False)
+            options["x0"] = x0
+            if mask is not None:
+                # a latent cell is generated if any pixel it covers is masked
+                m = mask.to(device=ref.device, dtype=ref.dtype)
+                options["mask"] = torch.nn.functional.adaptive_max_pool2d(m, x0.shape[-2:])
+            if strength is not None:
+                options["strength"] = strength
+            no_cond = cond.empty and num_samples is None
+            n = x0.shape[0] if no_cond else _batch_size(cond, num_samples)
+            if x0.shape[0] not in (1, n):
+                raise SamplingError(f"image has {x0.shape[0]} items but the batch has {n}")
+            c, h, w = x0.shape[1:]
+        else:
+            n = _batch_size(cond, num_samples)
+            c, h, w = self.latent_shape
+            if latent_size is not None:
+                h, w = latent_size
         noise = torch.randn((n, c, h, w), generator=generator, dtype=torch.float32)
         noise = noise.to(device=ref.device, dtype=ref.dtype)
 
         def denoise(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return self.guider(self.predict_eps, z, t, cond, uncond, self.schedule)
+            return guider(self.predict_eps, z, t, cond, uncond, self.schedule)
 
         z = self.sampler.sample(
             denoise, noise, self.schedule, generator=generator, progress=progress,
-            **sampler_options,
+            **options, **sampler_options,
         )
         return z if return_latents else self.decode(z).clamp(-1, 1)
+
+
+def _check_image_inputs(image, mask, strength) -> None:
+    """Pixel-space img2img / inpainting inputs, checked before anything runs."""
+    if strength is not None and not (isinstance(strength, (int, float)) and 0 < strength <= 1):
+        raise SamplingError(f"strength must be in (0, 1], got {strength!r}")
+    if image is None:
+        if mask is not None or strength is not None:
+            raise SamplingError("mask / strength need image=, the picture to start from")
+        return
+    if image.ndim != 4:
+        raise SamplingError(f"image must be (B, C, H, W), got shape {tuple(image.shape)}")
+    if mask is not None and (
+        mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[0] not in (1, image.shape[0])
+        or mask.shape[-2:] != image.shape[-2:]
+    ):
+        raise SamplingError(
+            f"mask has shape {tuple(mask.shape)}; expected (B or 1, 1, "
+            f"{image.shape[-2]}, {image.shape[-1]}) to match image {tuple(image.shape)}"
+        )
 
 
 def _batch_size(cond: Conditioning, num_samples: int | None) -> int:

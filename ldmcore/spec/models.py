@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from ..registry import KINDS, Registry
 from .training import training_model
@@ -19,8 +19,13 @@ class Strict(BaseModel):
 
 
 class DiffusionSpec(Strict):
-    """The forward process q(z_t | z_0) and what the denoiser predicts (core maths)."""
+    """The forward process q(z_t | z_0) and what the denoiser predicts (core maths).
 
+    `preset` (sd, sd_v, ldm; ldmcore.diffusion.presets) fills the fields not written next to it;
+    without a preset the field defaults below are the `ldm` preset.
+    """
+
+    preset: Optional[Literal["sd", "sd_v", "ldm"]] = None
     timesteps: int = Field(1000, gt=0)
     schedule: Literal["linear", "scaled_linear", "cosine", "sqrt_linear"] = "linear"
     linear_start: float = Field(0.0015, gt=0)
@@ -28,6 +33,18 @@ class DiffusionSpec(Strict):
     cosine_s: float = 8e-3
     prediction: Literal["eps", "v", "x0"] = "eps"
     loss: Literal["l2", "l1"] = "l2"
+    loss_weighting: Literal["none", "min_snr"] = "none"
+    min_snr_gamma: float = Field(5.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") is not None:
+            from ..diffusion.presets import PRESETS
+
+            if data["preset"] in PRESETS:  # an unknown name is reported by the Literal
+                data = {**PRESETS[data["preset"]], **data}
+        return data
 
 
 # Fields every node of a kind carries besides `type` and `params`.

@@ -1,0 +1,161 @@
+"""Guiders: how ε̂ is formed from the denoiser at each step.
+
+    none        ε̂ = ε(z_t, c)
+    cfg         ε̂ = ε(z_t, ∅) + w (ε(z_t, c) − ε(z_t, ∅))     (Ho & Salimans; one batched call)
+    classifier  ε̂ = ε(z_t, c) − s √(1−ᾱ_t) ∇_{z_t} log p(y | z_t)
+    image_l2    the same with log p(y | z_t) = −½ ‖y − T(D(ẑ0(z_t)))‖²      (LDM Appendix C)
+
+Sign: the score is ∇ log p_t(z) = −ε / √(1−ᾱ_t), so adding ∇ log p(y | z_t) to the score
+subtracts √(1−ᾱ_t) ∇ log p(y | z_t) from ε (Dhariwal & Nichol 2021, Alg. 2).
+
+Inputs only known when sampling (the classifier's log-probability, the target image y and the
+model's decode, which includes the latent scale factor) are given by `bind(...)`, which returns
+a new guider; `LatentDiffusion.sample(guidance={...})` calls it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from ldmcore.errors import SamplingError
+from ldmcore.interfaces import Guider
+
+
+def _sqrt_one_minus_alpha(schedule: Any, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    a = schedule.alphas_cumprod.to(t.device)[t.long()].to(like.dtype)
+    return (1 - a).sqrt().reshape(-1, *([1] * (like.ndim - 1)))
+
+
+class BoundGuider(Guider):
+    """A guider that may take sampling-time inputs through `bind`."""
+
+    name = "guider"
+    #: names of the sampling-time inputs, and which of them are required
+    inputs: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+
+    def bind(self, *, decode: Callable | None = None, **inputs: Any) -> BoundGuider:
+        unknown = sorted(set(inputs) - set(self.inputs))
+        if unknown:
+            takes = ", ".join(self.inputs) or "none"
+            raise SamplingError(
+                f"guider '{self.name}' got unknown guidance input(s) {unknown} (takes: {takes})"
+            )
+        missing = [k for k in self.required if inputs.get(k) is None]
+        if missing:
+            raise SamplingError(
+                f"guider '{self.name}' needs guidance={{'{missing[0]}': ...}} at sampling time"
+            )
+        bound = copy.copy(self)
+        bound.decode = decode
+        for key, value in inputs.items():
+            setattr(bound, key, value)
+        return bound
+
+
+class NoGuidance(BoundGuider):
+    name = "none"
+
+    def __call__(self, predict, z, t, cond, uncond, schedule):
+        return predict(z, t, cond)
+
+
+class ClassifierFree(BoundGuider):
+    name = "cfg"
+    needs_uncond = True
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def __call__(self, predict, z, t, cond, uncond, schedule):
+        if self.scale == 1.0:
+            return predict(z, t, cond)
+        # one batched call of [uncond, cond]
+        e_u, e_c = predict(torch.cat([z, z]), torch.cat([t, t]), uncond.cat(cond)).chunk(2)
+        return e_u + self.scale * (e_c - e_u)
+
+
+class GradientGuider(BoundGuider):
+    """ε̂ = ε − s √(1−ᾱ_t) ∇_{z_t} log p(y | z_t)."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def log_prob_of(self, z: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, schedule: Any):
+        raise NotImplementedError
+
+    def __call__(self, predict, z, t, cond, uncond, schedule):
+        with torch.enable_grad():
+            z_in = z.detach().requires_grad_(True)
+            eps = predict(z_in, t, cond)
+            log_p = self.log_prob_of(z_in, t, eps, schedule)
+            grad = torch.autograd.grad(log_p.sum(), z_in, allow_unused=True)[0]
+        if grad is None:
+            grad = torch.zeros_like(z)
+        return eps.detach() - self.scale * _sqrt_one_minus_alpha(schedule, t, z) * grad
+
+
+class ClassifierGuidance(GradientGuider):
+    """log p(y | z_t) from a noisy-latent classifier: guidance={'log_prob': fn(z_t, t) -> (B,)}."""
+
+    name = "classifier"
+    inputs = required = ("log_prob",)
+    log_prob: Callable | None = None
+
+    def log_prob_of(self, z, t, eps, schedule):
+        out = self.log_prob(z, t)
+        if out.ndim != 1 or out.shape[0] != z.shape[0]:
+            raise SamplingError(
+                f"guider 'classifier': log_prob must return shape ({z.shape[0]},), "
+                f"got {tuple(out.shape)}"
+            )
+        return out
+
+
+class ImageL2Guidance(GradientGuider):
+    """log p(y | z_t) = −½ ‖y − T(D(ẑ0(z_t)))‖², gradient through the decoder.
+
+    guidance={'y': image in [-1, 1], (B or 1, C, H', W')}; T is identity when y has the decoded
+    size, else average pooling by `downsample` (inferred from the sizes when not set).
+    """
+
+    name = "image_l2"
+    inputs = required = ("y",)
+    y: torch.Tensor | None = None
+
+    def __init__(self, scale: float, downsample: int | None) -> None:
+        super().__init__(scale)
+        self.downsample = downsample
+
+    def bind(self, *, decode=None, **inputs):
+        if decode is None:
+            raise SamplingError("guider 'image_l2' needs the model's decode (use model.sample)")
+        y = inputs.get("y")
+        if y is not None and (not torch.is_tensor(y) or y.ndim != 4):
+            raise SamplingError("guider 'image_l2': guidance y must be a (B, C, H, W) image tensor")
+        return super().bind(decode=decode, **inputs)
+
+    def degrade(self, image: torch.Tensor) -> torch.Tensor:
+        """T: identity, or average pooling to y's size."""
+        factor = self.downsample
+        if factor is None:
+            factor = image.shape[-1] // self.y.shape[-1] if self.y.shape[-1] else 0
+        if factor < 1 or image.shape[-2] != self.y.shape[-2] * factor or (
+            image.shape[-1] != self.y.shape[-1] * factor
+        ):
+            raise SamplingError(
+                f"guider 'image_l2': y is {tuple(self.y.shape[-2:])} but the decoded image is "
+                f"{tuple(image.shape[-2:])} (downsample={self.downsample})"
+            )
+        return image if factor == 1 else F.avg_pool2d(image, factor)
+
+    def log_prob_of(self, z, t, eps, schedule):
+        x0 = schedule.eps_to_x0(eps, z, t)  # ẑ0 = (z_t − √(1−ᾱ_t) ε̂) / √ᾱ_t
+        image = self.degrade(self.decode(x0))
+        y = self.y.to(image)
+        return -0.5 * (y - image).pow(2).flatten(1).sum(1)

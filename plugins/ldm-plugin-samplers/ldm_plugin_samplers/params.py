@@ -1,0 +1,76 @@
+"""Params of every sampler and guider (pydantic, no torch).
+
+Defaults follow CompVis / Stable Diffusion v1: "uniform" spacing with the +1 offset
+(50 of 1000 steps: 981 … 1). `final_alpha` names what ᾱ the last DDIM/PLMS step lands on:
+  first_step  ᾱ at the smallest visited timestep (CompVis: ᾱ_prev[0] = ᾱ[ts[0]])
+  alpha0      ᾱ_0 (diffusers `set_alpha_to_one=False`, the SD preset)
+  one         1.0 (diffusers `set_alpha_to_one=True`: land on the clean sample)
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field
+
+from ldmcore.params import Params
+
+Spacing = Literal["uniform", "quad", "linspace", "trailing"]
+FinalAlpha = Literal["first_step", "alpha0", "one"]
+
+
+class SamplerParams(Params):
+    steps: int = Field(50, gt=0, description="number of denoising steps S (≤ diffusion.timesteps)")
+    spacing: Spacing = Field("uniform", description="which timesteps are visited")
+    offset: int = Field(1, ge=0, description="added to uniform/quad steps (CompVis/SD: 1)")
+
+
+class DDPMParams(SamplerParams):
+    steps: Optional[int] = Field(  # type: ignore[assignment]
+        None, gt=0, description="None = every training timestep (the original ancestral sampler)"
+    )
+    variance: Literal["small", "large"] = Field(
+        "small", description="posterior variance β̃_t (small) or β_t (large)"
+    )
+
+
+class DDIMParams(SamplerParams):
+    eta: float = Field(0.0, ge=0.0, description="η: 0 = deterministic DDIM, 1 = DDPM-like")
+    final_alpha: FinalAlpha = "first_step"
+
+
+class PLMSParams(SamplerParams):
+    final_alpha: FinalAlpha = "first_step"
+
+
+class DPMSolverParams(SamplerParams):
+    order: Literal[1, 2] = Field(2, description="2 = DPM-Solver++(2M); 1 = DDIM-equivalent")
+
+
+class EulerParams(SamplerParams):
+    pass
+
+
+class EulerAncestralParams(SamplerParams):
+    eta: float = Field(1.0, ge=0.0, description="scales the ancestral noise σ_up")
+
+
+class NoGuidanceParams(Params):
+    pass
+
+
+class CFGParams(Params):
+    scale: float = Field(
+        ..., description="w in ε̂ = ε(∅) + w (ε(c) − ε(∅)); 1 = plain conditional"
+    )
+
+
+class ClassifierParams(Params):
+    scale: float = Field(1.0, ge=0.0, description="s in ε̂ = ε − s √(1−ᾱ_t) ∇ log p(y | z_t)")
+
+
+class ImageL2Params(Params):
+    scale: float = Field(1.0, ge=0.0, description="s in ε̂ = ε − s √(1−ᾱ_t) ∇ log p(y | z_t)")
+    downsample: Optional[int] = Field(
+        None, ge=1, description="T = average pooling by this factor; None = infer from y's size"
+    )
