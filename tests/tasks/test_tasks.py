@@ -66,7 +66,7 @@ def test_superres_bicubic_x4():
 
 def test_inpainting_masks_and_masked_image():
     t, p = task("inpainting")
-    assert p.added_keys() == {"mask", "masked_image"} and t.evaluation == "lpips"
+    assert p.added_keys() == {"mask", "masked_image"} and t.evaluation == "ssim"
     x = images(4, 32)
     out = t.prepare({"image": x}, torch.Generator().manual_seed(1))
     m, mi = out["mask"], out["masked_image"]

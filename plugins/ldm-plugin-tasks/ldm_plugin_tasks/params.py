@@ -69,7 +69,9 @@ class InpaintingParams(TaskParams):
     stroke_step: float = Field(0.25, gt=0, le=1, description="longest segment / image side")
     mask_key: str = "mask"
     masked_key: str = "masked_image"
-    evaluation: str | None = "lpips"
+    # paired SSIM needs no weights; LPIPS (the paper's) needs local weights: give it in the
+    # spec's evaluators: section (type: lpips, params: {weights: ...})
+    evaluation: str | None = "ssim"
 
     @model_validator(mode="after")
     def _ranges(self):

@@ -1,0 +1,117 @@
+"""`ldm eval`: table + JSON + grid, --checkpoint, and one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest
+import torch
+import yaml
+
+import ldmcore
+from ldmcore.cli.main import main
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+SUPERRES = str(CONFIGS / "superres.yaml")
+TINY = [
+    "image_size=16", "first_stage.params.resolution=16", "first_stage.params.ch=8",
+    "first_stage.params.norm_groups=8", "denoiser.params.model_channels=16",
+    "denoiser.params.channel_mult=[1,2]", "denoiser.params.num_res_blocks=1",
+    "denoiser.params.attention_resolutions=[2]", "denoiser.params.num_head_channels=8",
+    "denoiser.params.norm_groups=8", "diffusion.timesteps=100",
+]
+PIXEL = ["--evaluator", "psnr", "--evaluator", "ssim", "--no-progress"]
+
+
+def ldm_eval(*args) -> int:
+    return main(["eval", *args])
+
+
+def one_line_error(capsys, *fragments) -> str:
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("ldm eval: error:"), err
+    for f in fragments:
+        assert f in err, err
+    return err
+
+
+def test_eval_writes_table_json_and_grid(tmp_path, capsys):
+    out, grid = tmp_path / "r.json", tmp_path / "g.png"
+    rc = ldm_eval(SUPERRES, *TINY, "-n", "3", "--batch-size", "2", "--steps", "2", "--seed", "5",
+                  *PIXEL, "--out", str(out), "--grid", str(grid))
+    printed = capsys.readouterr().out
+    assert rc == 0
+    assert printed.splitlines()[0].split() == ["metric", "value"]
+    assert "psnr" in printed and "untrained weights" in printed
+    data = json.loads(out.read_text())
+    assert {"spec", "checkpoint", "num_samples", "seed", "steps", "metrics", "notes",
+            "dataset", "evaluators", "grid"} <= set(data)
+    assert (data["spec"], data["checkpoint"], data["num_samples"]) == (SUPERRES, None, 3)
+    assert (data["seed"], data["steps"], data["batch_size"]) == (5, 2, 2)
+    assert data["dataset"] == "training.val_dataset (shapes)"
+    assert set(data["metrics"]) == {"psnr", "ssim"}
+    assert all(isinstance(v, float) for v in data["metrics"].values())
+    assert any("untrained" in n for n in data["notes"])
+    from PIL import Image
+
+    with Image.open(grid) as im:  # one row of (low-res input, sample, truth) x 3, 128 px cells
+        assert im.size == (9 * 130 + 2, 130 + 2)
+
+
+def test_eval_with_checkpoint_uses_its_weights(tmp_path, capsys):
+    torch.manual_seed(3)
+    model = ldmcore.build(SUPERRES, TINY)
+    ckpt = ldmcore.save(model, tmp_path / "m.safetensors")
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert ldm_eval(SUPERRES, *TINY, "--checkpoint", str(ckpt), "-n", "2", "--steps", "2",
+                    *PIXEL, "--out", str(a)) == 0
+    assert ldm_eval(str(ckpt), "-n", "2", "--steps", "2", *PIXEL, "--out", str(b)) == 0
+    ra, rb = json.loads(a.read_text()), json.loads(b.read_text())
+    assert ra["checkpoint"] == str(ckpt)
+    assert ra["metrics"] == rb["metrics"]  # same weights, same seed -> same samples
+    assert not any("untrained" in n for n in ra["notes"] + rb["notes"])
+
+
+def test_missing_checkpoint(tmp_path, capsys):
+    assert ldm_eval(SUPERRES, "--checkpoint", str(tmp_path / "nope.safetensors"), "-n", "2",
+                    "--out", str(tmp_path / "r.json")) == 2
+    one_line_error(capsys, "checkpoint not found", "nope.safetensors")
+
+
+@pytest.mark.parametrize("n", ["0", "-3"])
+def test_non_positive_num_samples(n, tmp_path, capsys):
+    assert ldm_eval(SUPERRES, "-n", n, "--out", str(tmp_path / "r.json")) == 2
+    one_line_error(capsys, "--num-samples must be positive")
+
+
+def test_unknown_evaluator(tmp_path, capsys):
+    assert ldm_eval(SUPERRES, *TINY, "-n", "2", "--evaluator", "nope",
+                    "--out", str(tmp_path / "r.json")) == 2
+    one_line_error(capsys, "unknown evaluator type 'nope'", "psnr")
+    assert ldm_eval(SUPERRES, *TINY, "evaluators.x.type=nope", "-n", "2",
+                    "--out", str(tmp_path / "r.json")) == 2
+    one_line_error(capsys, "evaluators.x", "nope")
+
+
+def test_spec_without_dataset(tmp_path, capsys):
+    data = yaml.safe_load(Path(SUPERRES).read_text())
+    del data["training"]
+    spec = tmp_path / "nodata.yaml"
+    spec.write_text(yaml.safe_dump(data))
+    assert ldm_eval(str(spec), *TINY, "-n", "2", *PIXEL, "--out", str(tmp_path / "r.json")) == 2
+    one_line_error(capsys, "no training: section", "val_dataset")
+
+
+def test_too_many_samples_and_checkpoint_without_spec(tmp_path, capsys):
+    assert ldm_eval(SUPERRES, *TINY, "-n", "100000", *PIXEL,
+                    "--out", str(tmp_path / "r.json")) == 2
+    one_line_error(capsys, "larger than training.val_dataset")
+    model = ldmcore.build(SUPERRES, TINY)
+    ckpt = ldmcore.save(model, tmp_path / "m.safetensors")
+    assert ldm_eval(str(ckpt), "--checkpoint", str(ckpt), "-n", "2",
+                    "--out", str(tmp_path / "r.json")) == 2
+    one_line_error(capsys, "needs a .yaml spec")
