@@ -1,31 +1,55 @@
-"""`ldm registry build|check`: write or verify registry/ from the installed plugins."""
+"""`ldm registry build|check|add-model`: the registry's published view (registry/)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-HELP = "build or check the registry's published view (registry/)"
+HELP = "build or check registry/ from the installed plugins; add a trained model with a card"
 
 
 def configure(parser) -> None:
-    parser.add_argument("action", choices=["build", "check"])
     parser.add_argument("--dir", default="registry", help="registry folder (default: registry)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("build", help="write components.json and graph.schema.json")
+    actions.add_parser("check", help="fail when registry/ is stale or a model card is wrong")
+    add = actions.add_parser("add-model", help="ship trained weights (fp16) with a model card")
+    add.add_argument("weights", help="a native .safetensors (e.g. RUN/diffusion/model.safetensors)")
+    add.add_argument("--name", required=True)
+    add.add_argument("--task", required=True)
+    add.add_argument("--description", default="")
+    add.add_argument("--eval", dest="eval_json", help="`ldm eval --out` JSON with its metrics")
+    add.add_argument("--command", dest="commands", action="append", default=[],
+                     help="a training command that produced the weights (repeatable)")
 
 
 def run(args) -> int:
     from .. import registry_view
+    from ..errors import PluginError, SpecError
     from ..plugins import default_registry
 
+    root = Path(args.dir)
+    if args.action == "add-model":
+        import json
+
+        from .. import cards
+
+        metrics = json.loads(Path(args.eval_json).read_text()) if args.eval_json else None
+        path = cards.export(args.weights, args.name, task=args.task, commands=args.commands,
+                            metrics=metrics, description=args.description, root=root / "models")
+        print(f"wrote {path}")
+        return 0
     registry = default_registry()
     if registry.failures:
-        from ..errors import PluginError
-
         raise PluginError(registry.failures[0].describe())
-    root = Path(args.dir)
     if args.action == "build":
         for path in registry_view.write(registry, root):
             print(f"wrote {path}")
         return 0
     registry_view.check(registry, root)
+    from ..cards import verify
+
+    problems = verify(root / "models")
+    if problems:
+        raise SpecError(problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
     print(f"{root} is up to date")
     return 0

@@ -175,5 +175,7 @@ class NoiseSchedule:
         return (weight.to(per_sample) * per_sample).mean()
 
     def sample_t(self, batch: int, device, generator: torch.Generator | None = None):
-        """t ~ U{0, …, T−1}."""
-        return torch.randint(0, self.timesteps, (batch,), device=device, generator=generator)
+        """t ~ U{0, …, T−1} (drawn on the generator's device, as the loss's other draws are)."""
+        where = generator.device if generator is not None else device
+        return torch.randint(0, self.timesteps, (batch,), device=where,
+                             generator=generator).to(device)

@@ -1,0 +1,119 @@
+"""Model cards: shipped weights in registry/models/ (fp16 safetensors) with a YAML card each.
+
+A card records the spec, the exact training commands, the sha256 of the weights and the metrics
+measured with `ldm eval`; `ldm registry check` verifies every card's file and hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import CheckpointError
+
+CARDS = Path("registry/models")
+#: buffers kept in float32: the latent scale must not be rounded
+_KEEP_FP32 = ("scale_factor", "shift_factor")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _half(state: dict) -> dict:
+    import torch
+
+    return {
+        k: v.half() if v.is_floating_point() and not k.endswith(_KEEP_FP32) else v
+        for k, v in state.items()
+    }
+
+
+def _fp16_error(full: Path, half: Path) -> float:
+    """max |Δ| of one denoiser forward between the fp32 and the fp16-stored weights."""
+    import torch
+
+    from .checkpoint.native import load
+
+    outs = []
+    for path in (full, half):
+        model = load(path).eval()
+        g = torch.Generator().manual_seed(0)
+        c, h, w = model.latent_shape
+        z = torch.randn(2, c, h, w, generator=g)
+        t = torch.tensor([10, 500])
+        p = model.spec.denoiser.params
+        kwargs = {}
+        if p.context_dim:
+            tokens = sum(s.port.tokens for s in model.conditioners.values() if s.wiring == "crossattn")
+            kwargs["context"] = torch.randn(2, tokens, p.context_dim, generator=g)
+        if p.in_channels > c:
+            kwargs["concat"] = torch.randn(2, p.in_channels - c, h, w, generator=g)
+        with torch.no_grad():
+            outs.append(model.denoiser(z, t, **kwargs))
+    return float((outs[0] - outs[1]).abs().max())
+
+
+def export(weights: str | Path, name: str, *, task: str, commands: list[str],
+           metrics: dict[str, Any] | None = None, description: str = "",
+           root: Path = CARDS) -> Path:
+    """Write root/<name>.safetensors (fp16) and root/<name>.yaml; return the card path."""
+    import yaml
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    weights = Path(weights)
+    if not weights.is_file():
+        raise CheckpointError(f"weights not found: {weights}")
+    with safe_open(str(weights), framework="pt") as f:
+        metadata = f.metadata() or {}
+    root.mkdir(parents=True, exist_ok=True)
+    out = root / f"{name}.safetensors"
+    save_file(_half(load_file(str(weights))), str(out), metadata=metadata)
+    spec = json.loads(metadata.get("ldmcore.spec", "{}"))
+    card = {
+        "name": name,
+        "task": task,
+        "description": description,
+        "weights": out.name,
+        "sha256": sha256(out),
+        "bytes": out.stat().st_size,
+        "dtype": "float16 (scale_factor/shift_factor float32)",
+        "fp16_max_abs_diff": _fp16_error(weights, out) if "denoiser" in spec else None,
+        "training": {"commands": commands},
+        "metrics": metrics or {},
+        "spec": spec,
+    }
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(card, sort_keys=False, width=100))
+    return path
+
+
+def read(name: str, root: Path = CARDS) -> dict:
+    import yaml
+
+    path = root / f"{name}.yaml"
+    if not path.is_file():
+        raise CheckpointError(f"no model card {path}")
+    return yaml.safe_load(path.read_text())
+
+
+def verify(root: Path = CARDS) -> list[str]:
+    """Problems with the shipped models (missing file, wrong hash); empty when all is well."""
+    import yaml
+
+    problems = []
+    for card_path in sorted(root.glob("*.yaml")):
+        card = yaml.safe_load(card_path.read_text())
+        weights = root / card.get("weights", "")
+        if not weights.is_file():
+            problems.append(f"{card_path}: weights file {weights} is missing")
+        elif sha256(weights) != card.get("sha256"):
+            problems.append(f"{card_path}: sha256 of {weights} does not match the card")
+    return problems
