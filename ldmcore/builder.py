@@ -54,6 +54,10 @@ def build_from_spec(spec: Any, registry: Registry | None = None):
     registry = _registry(registry)
     ctx = BuildContext(spec=spec, wiring=check_wiring(spec), registry=registry)
     ctx.first_stage = ctx.instantiate("first_stage", spec.first_stage, "first_stage")
+    if spec.first_stage.checkpoint:  # before conditioners that encode with it are built
+        from .training.first_stage_io import load_first_stage
+
+        load_first_stage(ctx.first_stage, spec.first_stage.checkpoint, spec)
     slots = {
         name: ConditionerSlot(
             ctx.instantiate(
@@ -64,7 +68,7 @@ def build_from_spec(spec: Any, registry: Registry | None = None):
         )
         for name, node in spec.conditioners.items()
     }
-    return LatentDiffusion(
+    model = LatentDiffusion(
         spec=spec,
         first_stage=ctx.first_stage,
         conditioners=slots,
@@ -74,6 +78,11 @@ def build_from_spec(spec: Any, registry: Registry | None = None):
         guider=ctx.instantiate("guider", spec.guider, "guider"),
         task=ctx.instantiate("task", spec.task, "task"),
     )
+    if spec.denoiser.checkpoint:  # any format: native, CompVis/SD, diffusers folder
+        from .checkpoint.loading import load_checkpoint
+
+        load_checkpoint(model, spec.denoiser.checkpoint, parts=["denoiser"])
+    return model
 
 
 def build(

@@ -79,7 +79,8 @@ def run(args) -> int:
 
     model = open_model(args.model, _overrides(args))
     model.eval()
-    batch = make_batch(model.spec, _texts(args), args.num_samples)
+    texts = _texts(args)
+    batch = make_batch(model.spec, texts, args.num_samples)
     latent_size = None
     if args.size:
         f = model.spec.first_stage.params.latent_port().factor
@@ -88,9 +89,7 @@ def run(args) -> int:
     images = model.sample(batch, num_samples=None if batch else args.num_samples,
                           latent_size=latent_size, generator=generator,
                           progress=not args.no_progress)
-    captions = batch.get("caption")
-    if captions is None and "class" in batch:
-        captions = [f"class {int(c)}" for c in batch["class"]]
+    captions = ["; ".join(texts.values())] * images.shape[0] if texts else None
     path = save_grid(images, args.out, captions=captions, boxes=batch.get("boxes"),
                      upscale=max(1, 128 // images.shape[-1]))
     print(f"wrote {path} ({images.shape[0]} samples, {images.shape[-1]}²)")

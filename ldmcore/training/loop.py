@@ -113,8 +113,7 @@ class Trainer:
                 _note(env, f"diffusion stage: first stage from {weights}")
                 spec.first_stage.checkpoint = str(weights)
             torch.manual_seed(mix_seed(self.t.seed, 2))
-            model = build_from_spec(spec, registry)
-            self._load_first_stage(model.first_stage, weights)
+            model = build_from_spec(spec, registry)  # loads first_stage.checkpoint
             self.model = model.to(env.device)
             self.objective: Any = DiffusionObjective(self.model, self.t, env)
         else:

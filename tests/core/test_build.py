@@ -86,3 +86,20 @@ def test_load_corrupt_file(registry, tmp_path):
     path.write_bytes(b"\x10\x00\x00\x00garbage")
     with pytest.raises(CheckpointError, match="broken.safetensors"):
         ldmcore.load(path, registry=registry)
+
+
+def test_node_checkpoints_are_loaded_by_the_builder(registry, spec_dict, tmp_path):
+    from ldmcore.training.first_stage_io import export_first_stage
+
+    trained = ldmcore.build(spec_dict, registry=registry)
+    trained.first_stage.scale_factor.fill_(0.25)
+    fs_path = export_first_stage(trained.first_stage, trained.spec, tmp_path / "fs.safetensors")
+    full_path = ldmcore.save(trained, tmp_path / "full.safetensors")
+    model = ldmcore.build(spec_dict, [f"first_stage.checkpoint={fs_path}",
+                                      f"denoiser.checkpoint={full_path}"], registry=registry)
+    assert float(model.first_stage.scale_factor) == 0.25
+    for k, v in trained.denoiser.state_dict().items():
+        assert torch.equal(model.denoiser.state_dict()[k], v), k
+    with pytest.raises(CheckpointError, match="missing.safetensors"):
+        ldmcore.build(spec_dict, [f"denoiser.checkpoint={tmp_path / 'missing.safetensors'}"],
+                      registry=registry)

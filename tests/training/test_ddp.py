@@ -32,7 +32,12 @@ def test_two_process_gloo_matches_one_process(tmp_path, toys, registry):
         from ddp_worker import run_all
     finally:
         sys.path.remove(str(HERE))
-    single = run_all(str(tmp_path / "one"), registry, grad_accum=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the torchrun ranks below: same kernels, same float order
+    try:
+        single = run_all(str(tmp_path / "one"), registry, grad_accum=2)
+    finally:
+        torch.set_num_threads(threads)
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parents[1])}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
