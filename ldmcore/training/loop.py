@@ -95,6 +95,7 @@ class Trainer:
 
             registry = default_registry()
         self.env, self.progress, self.callback = env, progress, callback
+        self.registry = registry
         self.stop = StopRequest()
         spec = resolve_spec(source, overrides, registry=registry)
         if spec.training is None:
@@ -139,7 +140,7 @@ class Trainer:
         if state.get("stage") != self.stage:
             raise TrainingError(f"--resume {path}: a {state.get('stage')} checkpoint, not "
                                 f"{self.stage}")
-        old = _section(json.loads(state["spec"]), _COMPARED[self.stage])
+        old = _section(self._normalised(json.loads(state["spec"])), _COMPARED[self.stage])
         new = _section(self.spec.model_dump(mode="json"), _COMPARED[self.stage])
         from ..spec.training import RESUMABLE_KEYS
 
@@ -151,6 +152,15 @@ class Trainer:
         _set_rng_state(state["rng"])
         self.step = self.saved_step = int(state["step"])
         _note(self.env, f"resumed from {path} at step {self.step}")
+
+    def _normalised(self, spec_data: dict) -> dict:
+        """A checkpoint's spec as this version reads it (fields added since get defaults)."""
+        from ..spec.resolve import validate_data
+
+        try:
+            return validate_data(spec_data, self.registry, "checkpoint").model_dump(mode="json")
+        except LdmError:
+            return spec_data
 
     # ------------------------------------------------------------------ helpers
     def _autocast(self):
