@@ -25,9 +25,9 @@ def test_txt2img_swaps_text_encoder_by_one_override():
     tb, th = bert.conditioners["text"], hf.conditioners["text"]
     assert type(tb.conditioner).__name__ == "BertTransformer"
     assert type(th.conditioner).__name__ == "HFText"
-    assert tb.port == Context(24, 128)  # the config's own params
+    assert tb.port == Context(24, 64)  # the config's own params
     assert th.port == Context(77, 384)  # hf_text defaults: MiniLM, no stale bert params
-    assert bert.spec.denoiser.params.context_dim == 128
+    assert bert.spec.denoiser.params.context_dim == 64
     assert hf.spec.denoiser.params.context_dim == 384  # derived from the new wiring
     for losses, changed, images in ((losses_b, changed_b, images_b),
                                     (losses_h, changed_h, images_h)):
