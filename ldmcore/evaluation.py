@@ -163,9 +163,11 @@ def evaluate(
     dataset: Any = None,
     notes: Iterable[str] = (),
     info: Mapping[str, Any] | None = None,
+    reconstruct: bool = False,
 ) -> EvalResult:
     """Sample `num_samples` images conditioned on the first items of the evaluation dataset
-    and score them with every evaluator (see the module docstring)."""
+    and score them with every evaluator (see the module docstring). With `reconstruct`, score
+    the first stage instead: D(E(x)) against x, with psnr and ssim unless told otherwise."""
     if not isinstance(num_samples, int) or num_samples <= 0:
         raise DataError(f"num_samples must be a positive integer, got {num_samples!r}")
     if batch_size <= 0:
@@ -185,13 +187,17 @@ def evaluate(
                         f"({len(dataset)} items)")
     if isinstance(evaluators, str):
         evaluators = [evaluators]
+    if reconstruct:
+        evaluators = evaluators or ["psnr", "ssim"]
+        notes.append("first stage: scored reconstructions D(E(x)) of held-out images")
     if not isinstance(evaluators, Mapping):
         with torch.enable_grad():  # a dataset-feature FID trains its CNN on first use
             evaluators = build_evaluators(spec, model.task, registry, evaluators,
                                           progress=progress)
 
     with torch.no_grad():
-        batch, fake = _draw(model, dataset, where, num_samples, batch_size, seed, progress)
+        batch, fake = _draw(model, dataset, where, num_samples, batch_size, seed, progress,
+                            reconstruct)
     real = batch["image"].float()
 
     metrics: dict[str, float] = {}
@@ -218,7 +224,7 @@ def evaluate(
 
 
 def _draw(model: Any, dataset: Any, where: str, n: int, batch_size: int, seed: int,
-          progress: bool) -> tuple[dict, torch.Tensor]:
+          progress: bool, reconstruct: bool = False) -> tuple[dict, torch.Tensor]:
     """(the prepared batch of the first n items, on CPU; the n samples (n, C, H, W), CPU)."""
     from tqdm import tqdm
 
@@ -235,9 +241,13 @@ def _draw(model: Any, dataset: Any, where: str, n: int, batch_size: int, seed: i
     for start in tqdm(range(0, n, batch_size), desc="sampling", unit="batch",
                       disable=not progress):
         part = _to(_slice(batch, start, start + batch_size), device)
-        g = torch.Generator().manual_seed(mix_seed(seed, 2, start))
-        samples.append(model.sample(part, num_samples=len(part["image"]), generator=g,
-                                    progress=False).float().cpu())
+        if reconstruct:
+            out = model.decode(model.encode(part["image"], sample=False)).clamp(-1, 1)
+        else:
+            g = torch.Generator().manual_seed(mix_seed(seed, 2, start))
+            out = model.sample(part, num_samples=len(part["image"]), generator=g,
+                               progress=False)
+        samples.append(out.float().cpu())
     return batch, torch.cat(samples)
 
 

@@ -10,14 +10,11 @@ from .errors import CheckpointError
 CARDS = Path("registry/models")
 
 
-def open_model(name: str, overrides: list[str] | tuple[str, ...] = ()):
-    """A .safetensors loads with its weights; a card name resolves to its weights file; a spec
-    (.yaml) builds with untrained weights (and says so)."""
-    from . import build, load
-
+def resolve_weights(name: str) -> Path | None:
+    """The weights file a name stands for: a .safetensors path, or a model card's weights."""
     path = Path(name)
     if path.suffix == ".safetensors":
-        return load(path, overrides)
+        return path
     card = CARDS / f"{name}.yaml"
     if card.is_file():
         import yaml
@@ -25,7 +22,36 @@ def open_model(name: str, overrides: list[str] | tuple[str, ...] = ()):
         weights = yaml.safe_load(card.read_text()).get("weights")
         if not weights:
             raise CheckpointError(f"{card}: no 'weights' entry")
-        return load(card.parent / weights, overrides)
+        return card.parent / weights
+    return None
+
+
+def is_first_stage_export(name: str) -> bool:
+    """Whether `name` holds first-stage weights only (an autoencoder, no denoiser)."""
+    from .checkpoint.native import read_metadata
+    from .training.first_stage_io import PART_KEY
+
+    weights = resolve_weights(name)
+    return weights is not None and read_metadata(weights).get(PART_KEY) == "first_stage"
+
+
+def open_model(name: str, overrides: list[str] | tuple[str, ...] = ()):
+    """A .safetensors loads with its weights; a card name resolves to its weights file; a
+    first-stage export builds its spec around those weights (the denoiser stays untrained); a
+    spec (.yaml) builds with untrained weights (and says so)."""
+    from . import build, load
+
+    weights = resolve_weights(name)
+    if weights is not None:
+        if is_first_stage_export(name):
+            import json
+
+            from .checkpoint.native import SPEC_KEY, read_metadata
+
+            spec = json.loads(read_metadata(weights)[SPEC_KEY])
+            return build(spec, [*overrides, f"first_stage.checkpoint={weights}"])
+        return load(weights, overrides)
+    path = Path(name)
     if path.suffix in (".yaml", ".yml"):
         print(f"note: {name} is a spec: sampling with untrained weights", file=sys.stderr)
         return build(path, overrides)

@@ -23,6 +23,9 @@ def configure(parser) -> None:
     parser.add_argument("--out", default="outputs/eval.json", help="JSON results path")
     parser.add_argument("--grid", default=None, metavar="PNG", help="also save a grid of samples")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--reconstruct", action="store_true",
+                        help="score the first stage's reconstructions D(E(x)) instead of samples "
+                        "(automatic for a first-stage export)")
 
 
 def run(args) -> int:
@@ -39,15 +42,19 @@ def run(args) -> int:
     import torch
 
     from ..evaluation import evaluate, format_table, open_for_eval, save_eval_grid
+    from ..model_source import is_first_stage_export
 
     torch.manual_seed(args.seed)  # untrained weights (a spec alone) are then reproducible too
     model, notes = open_for_eval(args.model, overrides, args.checkpoint)
+    reconstruct = args.reconstruct or (
+        args.checkpoint is None and is_first_stage_export(args.model)
+    )
     if args.device:
         model.to(args.device)
     info = {"spec": args.model, "checkpoint": args.checkpoint, "overrides": overrides}
     result = evaluate(model, num_samples=args.num_samples, batch_size=args.batch_size,
                       seed=args.seed, progress=not args.no_progress, notes=notes, info=info,
-                      evaluators=args.evaluator)
+                      evaluators=args.evaluator, reconstruct=reconstruct)
     if args.grid:
         result.info["grid"] = str(save_eval_grid(result, args.grid))
     path = result.write_json(args.out)

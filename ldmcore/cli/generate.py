@@ -74,9 +74,13 @@ def make_batch(spec, texts: dict[str, str], n: int) -> dict:
 def run(args) -> int:
     import torch
 
-    from ..model_source import open_model
+    from ..errors import CheckpointError
+    from ..model_source import is_first_stage_export, open_model
     from ..viz import save_grid
 
+    if is_first_stage_export(args.model):
+        raise CheckpointError(f"{args.model}: an autoencoder (first-stage) export has no trained "
+                              "denoiser to generate with; `ldm eval` scores its reconstructions")
     model = open_model(args.model, _overrides(args))
     model.eval()
     texts = _texts(args)
