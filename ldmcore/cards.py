@@ -27,8 +27,6 @@ def sha256(path: Path) -> str:
 
 
 def _half(state: dict) -> dict:
-    import torch
-
     return {
         k: v.half() if v.is_floating_point() and not k.endswith(_KEEP_FP32) else v
         for k, v in state.items()
@@ -51,7 +49,8 @@ def _fp16_error(full: Path, half: Path) -> float:
         p = model.spec.denoiser.params
         kwargs = {}
         if p.context_dim:
-            tokens = sum(s.port.tokens for s in model.conditioners.values() if s.wiring == "crossattn")
+            slots = model.conditioners.values()
+            tokens = sum(s.port.tokens for s in slots if s.wiring == "crossattn")
             kwargs["context"] = torch.randn(2, tokens, p.context_dim, generator=g)
         if p.in_channels > c:
             kwargs["concat"] = torch.randn(2, p.in_channels - c, h, w, generator=g)

@@ -50,6 +50,7 @@ def run(args) -> int:
 
     problems = verify(root / "models")
     if problems:
-        raise SpecError(problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise SpecError(problems[0] + more)
     print(f"{root} is up to date")
     return 0
