@@ -14,6 +14,14 @@ from typing import Any
 from .errors import CheckpointError
 
 CARDS = Path("registry/models")
+
+
+def find_card(name: str) -> Path | None:
+    """registry/models/<name>.yaml under the working directory, else beside this checkout."""
+    for root in (CARDS, Path(__file__).resolve().parents[1] / CARDS):
+        if (root / f"{name}.yaml").is_file():
+            return root / f"{name}.yaml"
+    return None
 #: buffers kept in float32: the latent scale must not be rounded
 _KEEP_FP32 = ("scale_factor", "shift_factor")
 
@@ -94,12 +102,12 @@ def export(weights: str | Path, name: str, *, task: str, commands: list[str],
     return path
 
 
-def read(name: str, root: Path = CARDS) -> dict:
+def read(name: str) -> dict:
     import yaml
 
-    path = root / f"{name}.yaml"
-    if not path.is_file():
-        raise CheckpointError(f"no model card {path}")
+    path = find_card(name)
+    if path is None:
+        raise CheckpointError(f"no model card {CARDS / name}.yaml")
     return yaml.safe_load(path.read_text())
 
 

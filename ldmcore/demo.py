@@ -35,12 +35,13 @@ DEMOS = [
 
 def _open(card: str, task: str, steps: int):
     from . import build, cards
+    from .errors import CheckpointError
     from .model_source import open_model
 
     overrides = [f"sampler.params.steps={steps}"]
     try:
         cards.read(card)
-    except Exception:  # noqa: BLE001 - no shipped model: say so and show the plumbing
+    except CheckpointError:  # no shipped model: say so and show the plumbing
         print(f"  ! {card} is not shipped in registry/models yet (train it: see README, "
               f"'Shipped models'); using an UNTRAINED configs/{task}.yaml instead")
         return build(f"configs/{task}.yaml", overrides), False

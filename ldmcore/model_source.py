@@ -7,16 +7,16 @@ from pathlib import Path
 
 from .errors import CheckpointError
 
-CARDS = Path("registry/models")
-
 
 def resolve_weights(name: str) -> Path | None:
     """The weights file a name stands for: a .safetensors path, or a model card's weights."""
     path = Path(name)
     if path.suffix == ".safetensors":
         return path
-    card = CARDS / f"{name}.yaml"
-    if card.is_file():
+    from .cards import find_card
+
+    card = find_card(name)
+    if card is not None:
         import yaml
 
         weights = yaml.safe_load(card.read_text()).get("weights")
@@ -55,5 +55,5 @@ def open_model(name: str, overrides: list[str] | tuple[str, ...] = ()):
     if path.suffix in (".yaml", ".yml"):
         print(f"note: {name} is a spec: sampling with untrained weights", file=sys.stderr)
         return build(path, overrides)
-    raise CheckpointError(f"{name}: not a .safetensors model, a model card in {CARDS}, "
+    raise CheckpointError(f"{name}: not a .safetensors model, a model card in registry/models, "
                           "or a .yaml spec")

@@ -123,7 +123,7 @@ class DDIM(Scheduler):
         a = schedule.alphas_cumprod
         z = noise
         for i, t in enumerate(ts):
-            tt = torch.full((z.shape[0],), t, dtype=torch.long)
+            tt = torch.full((z.shape[0],), t, dtype=torch.long, device=z.device)
             eps = denoise(z, tt)
             x0 = (z - (1 - a[t]).sqrt() * eps) / a[t].sqrt()
             a_prev = a[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0, dtype=a.dtype)

@@ -1,13 +1,15 @@
 """Tiny components for the trainer's tests (a test-local plugin, registered by a fixture).
 
-Copied in spirit from tests/core/toy_plugin.py (pool first stage, toy denoiser, class
-embedding, DDIM) plus what training needs: a dataset, and a trainable KL-style autoencoder with
-a PatchGAN-style loss that follows the first-stage trainer interface (make_loss, reconstruct,
-last_layer, generator_loss, discriminator_loss).
+The pool first stage, DDIM, CFG and task come from tests/core/toy_plugin.py; added here is
+what training needs: a dataset, a device-following embedding and denoiser (with dropout and a
+NaN switch), and a trainable KL-style autoencoder with a PatchGAN-style loss that follows the
+first-stage trainer interface (make_loss, reconstruct, last_layer, generator_loss,
+discriminator_loss).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
@@ -15,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ldmcore.errors import DataError
-from ldmcore.interfaces import Conditioner, Dataset, Denoiser, FirstStage, Guider, Scheduler, Task
+from ldmcore.interfaces import Conditioner, Dataset, Denoiser, FirstStage
 from ldmcore.params import (
     ConditionerParams,
     Context,
@@ -23,34 +25,24 @@ from ldmcore.params import (
     DenoiserParams,
     FirstStageParams,
     Latent,
-    Params,
     TaskParams,
 )
 from ldmcore.plugins import hookimpl
 from ldmcore.registry import PluginInfo, Registry
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+from toy_plugin import (  # noqa: E402
+    CFG,
+    DDIM,
+    PlainTask,
+    PoolFirstStage,
+    PoolParams,
+    ScaleParams,
+    StepsParams,
+)
+
 
 # ----------------------------------------------------------------------------- first stages
-class PoolParams(FirstStageParams):
-    f: int = 2
-    channels: int = 3
-
-    def latent_port(self) -> Latent:
-        return Latent(self.channels, self.f)
-
-
-class PoolFirstStage(FirstStage):
-    def __init__(self, p: PoolParams):
-        super().__init__()
-        self.f = p.f
-
-    def encode(self, x, *, sample=False, generator=None):
-        return F.avg_pool2d(x, self.f)
-
-    def decode(self, z):
-        return F.interpolate(z, scale_factor=self.f, mode="nearest")
-
-
 class AEParams(FirstStageParams):
     z_channels: int = 2
     ch: int = 8
@@ -171,47 +163,6 @@ class Net(Denoiser):
         return self.out(self.drop(F.silu(h)))
 
 
-class StepsParams(Params):
-    steps: int = 4
-
-
-class DDIM(Scheduler):
-    def __init__(self, p: StepsParams):
-        self.steps = p.steps
-
-    def sample(self, denoise, noise, schedule, *, generator=None, progress=True, **options):
-        T = schedule.timesteps
-        ts = list(range(0, T, T // self.steps))[::-1]
-        a = schedule.alphas_cumprod
-        z = noise
-        for i, t in enumerate(ts):
-            tt = torch.full((z.shape[0],), t, dtype=torch.long, device=z.device)
-            eps = denoise(z, tt)
-            x0 = (z - (1 - a[t]).sqrt() * eps) / a[t].sqrt()
-            a_prev = a[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0, dtype=a.dtype)
-            z = (a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps).to(noise.dtype)
-        return z
-
-
-class ScaleParams(Params):
-    scale: float = 2.0
-
-
-class CFG(Guider):
-    needs_uncond = True
-
-    def __init__(self, p: ScaleParams):
-        self.scale = p.scale
-
-    def __call__(self, predict, z, t, cond, uncond, schedule):
-        e_u, e_c = predict(torch.cat([z, z]), torch.cat([t, t]), uncond.cat(cond)).chunk(2)
-        return e_u + self.scale * (e_c - e_u)
-
-
-class PlainTask(Task):
-    pass
-
-
 class BlobsParams(DatasetParams):
     n: int = 10
     size: int = 8
@@ -258,8 +209,6 @@ def ldmcore_register_components(register):
 
 
 def make_registry() -> Registry:
-    import sys
-
     from ldmcore.plugins.loader import register_plugin
 
     registry = Registry()
@@ -281,7 +230,7 @@ def toy_spec(output_dir: str, **training) -> dict:
         },
         "denoiser": {"type": "toy_net"},
         "diffusion": {"timesteps": 100},
-        "sampler": {"type": "toy_ddim"},
+        "sampler": {"type": "toy_ddim", "params": {"steps": 4}},
         "guider": {"type": "toy_cfg"},
         "training": {
             "dataset": {"type": "toy_blobs"},
