@@ -68,3 +68,26 @@ def save_grid(images: torch.Tensor, path: str | Path, **kwargs) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     image_grid(images, **kwargs).save(path)
     return path
+
+
+def load_image(path: str | Path, size: int, channels: int = 3) -> torch.Tensor:
+    """A picture file -> (1, C, size, size) in [-1, 1] (resized; DataError if unreadable)."""
+    from PIL import Image, UnidentifiedImageError
+
+    from .errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image not found: {path}")
+    try:
+        img = Image.open(path).convert("RGB" if channels == 3 else "L")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from None
+    arr = np.asarray(img.resize((size, size), Image.BICUBIC), dtype=np.float32) / 127.5 - 1
+    x = torch.from_numpy(arr)
+    return (x[None, None] if channels == 1 else x.permute(2, 0, 1)[None]).contiguous()
+
+
+def load_mask(path: str | Path, size: int) -> torch.Tensor:
+    """A mask picture -> (1, 1, size, size) with 1 where it is light (the region to fill)."""
+    return (load_image(path, size, channels=1) > 0).float()

@@ -17,6 +17,11 @@ def configure(parser) -> None:
     parser.add_argument("--layout", help='boxes: "circle red 0.1 0.1 0.4 0.4; square blue ..."')
     parser.add_argument("--input", action="append", default=[], metavar="KEY=TEXT",
                         help="any other batch key, parsed by the model's dataset")
+    parser.add_argument("--image", help="a picture to start from: inpainting with --mask, "
+                        "img2img with --strength")
+    parser.add_argument("--mask", help="a mask picture, white = region to generate")
+    parser.add_argument("--strength", type=float, help="img2img: how much of the image to "
+                        "re-generate, in (0, 1]")
     parser.add_argument("-n", "--num-samples", type=int, default=4)
     parser.add_argument("--steps", type=int, help="sampler steps (sampler.params.steps)")
     parser.add_argument("--sampler", help="sampler type, e.g. ddim, plms, dpm_solver_pp")
@@ -71,6 +76,29 @@ def make_batch(spec, texts: dict[str, str], n: int) -> dict:
     return default_collate([items] * n)
 
 
+def _image_inputs(model, args, batch: dict) -> tuple[dict, dict]:
+    """--image/--mask/--strength -> (batch with an inpainting model's concat inputs, or the
+    sampler's image=/mask=/strength= for mask-replacement inpainting and img2img)."""
+    from ..errors import SamplingError
+    from ..viz import load_image, load_mask
+
+    if not args.image:
+        if args.mask or args.strength is not None:
+            raise SamplingError("--mask and --strength need --image, the picture to start from")
+        return batch, {}
+    size = args.size or model.spec.image_size
+    n = args.num_samples
+    image = load_image(args.image, size, model.spec.image_channels)
+    mask = load_mask(args.mask, size) if args.mask else None
+    reads = {slot.input_key for slot in model.conditioners.values()}
+    if mask is not None and {"mask", "masked_image"} <= reads:
+        # an inpainting LDM: the masked image and the mask are its concat conditioning
+        return {**batch, "mask": mask.expand(n, -1, -1, -1),
+                "masked_image": (image * (1 - mask)).expand(n, -1, -1, -1)}, {}
+    start = {"image": image.expand(n, -1, -1, -1), "mask": mask, "strength": args.strength}
+    return batch, {k: v for k, v in start.items() if v is not None}
+
+
 def run(args) -> int:
     import torch
 
@@ -89,12 +117,18 @@ def run(args) -> int:
     if args.size:
         f = model.spec.first_stage.params.latent_port().factor
         latent_size = (args.size // f, args.size // f)
+    batch, start = _image_inputs(model, args, batch)
     generator = torch.Generator().manual_seed(args.seed)
     images = model.sample(batch, num_samples=None if batch else args.num_samples,
                           latent_size=latent_size, generator=generator,
-                          progress=not args.no_progress)
-    captions = ["; ".join(texts.values())] * images.shape[0] if texts else None
+                          progress=not args.no_progress, **start)
+    count = images.shape[0]
+    captions = ["; ".join(texts.values())] * count if texts else None
+    if args.image:  # the input (masked where it will be filled) first, then the samples
+        shown = start.get("image", batch.get("masked_image"))[:1]
+        images = torch.cat([shown.to(images), images])
+        captions = captions and [f"input: {args.image}", *captions]
     path = save_grid(images, args.out, captions=captions, boxes=batch.get("boxes"),
                      upscale=max(1, 128 // images.shape[-1]))
-    print(f"wrote {path} ({images.shape[0]} samples, {images.shape[-1]}²)")
+    print(f"wrote {path} ({count} samples, {images.shape[-1]}²)")
     return 0

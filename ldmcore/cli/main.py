@@ -23,15 +23,6 @@ COMMANDS = {
 }
 
 
-def _available():
-    for name, module in COMMANDS.items():
-        try:
-            yield name, importlib.import_module(f"ldmcore.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"ldmcore.cli.{module}":
-                raise
-
-
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ldm",
@@ -39,7 +30,8 @@ def make_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in _available():
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"ldmcore.cli.{module_name}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.configure(p)
         p.set_defaults(_run=module.run)
