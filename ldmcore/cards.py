@@ -83,7 +83,9 @@ def export(weights: str | Path, name: str, *, task: str, commands: list[str],
     root.mkdir(parents=True, exist_ok=True)
     out = root / f"{name}.safetensors"
     save_file(_half(load_file(str(weights))), str(out), metadata=metadata)
+    out.chmod(0o644)
     spec = json.loads(metadata.get("ldmcore.spec", "{}"))
+    first_stage_only = metadata.get("ldmcore.part") == "first_stage"
     card = {
         "name": name,
         "task": task,
@@ -92,7 +94,7 @@ def export(weights: str | Path, name: str, *, task: str, commands: list[str],
         "sha256": sha256(out),
         "bytes": out.stat().st_size,
         "dtype": "float16 (scale_factor/shift_factor float32)",
-        "fp16_max_abs_diff": _fp16_error(weights, out) if "denoiser" in spec else None,
+        "fp16_max_abs_diff": None if first_stage_only else _fp16_error(weights, out),
         "training": {"commands": commands},
         "metrics": metrics or {},
         "spec": spec,

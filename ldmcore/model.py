@@ -137,7 +137,7 @@ class LatentDiffusion(nn.Module):
         return self.schedule.to_eps(self.denoiser(z, t, **cond.kwargs()), z, t)
 
     def loss(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
-        """L_LDM = E_{E(x), y, ε, t} ‖ε − ε_θ(z_t, t, τ_θ(y))‖² (eq. 2 of the paper)."""
+        """L_LDM = E_{E(x), y, ε, t} ‖ε − ε_θ(z_t, t, τ_θ(y))‖² (eq. 3 of the paper)."""
         batch = self.task.prepare(batch, generator)
         if "image" not in batch:
             raise DataError(f"batch has no 'image' key (keys: {', '.join(sorted(batch))})")

@@ -26,11 +26,12 @@ def save(model: Any, path: str | Path, *, state_dict: dict | None = None,
 
     path = Path(path)
     state = state_dict if state_dict is not None else model.state_dict()
-    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    tensors = _plain(state)
     metadata = {SPEC_KEY: spec_json(model.spec), "format": "ldmcore", **(extra_metadata or {})}
     tmp = path.with_name(f".{path.name}.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(tmp), metadata=metadata)
+    tmp.chmod(0o644)  # safetensors creates 0600; a model file is meant to be shared
     os.replace(tmp, path)
     return path
 

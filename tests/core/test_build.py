@@ -103,3 +103,14 @@ def test_node_checkpoints_are_loaded_by_the_builder(registry, spec_dict, tmp_pat
     with pytest.raises(CheckpointError, match="missing.safetensors"):
         ldmcore.build(spec_dict, [f"denoiser.checkpoint={tmp_path / 'missing.safetensors'}"],
                       registry=registry)
+
+
+def test_save_handles_shared_tensors_and_is_readable(registry, spec_dict, tmp_path):
+    model = ldmcore.build(spec_dict, registry=registry)
+    state = model.state_dict()
+    state["denoiser.out.bias"] = state["denoiser.inp.bias"][:3]  # a view sharing storage
+    path = ldmcore.save(model, tmp_path / "shared.safetensors", state_dict=state)
+    assert path.stat().st_mode & 0o044 == 0o044  # group/other can read a shared model file
+    from safetensors.torch import load_file
+
+    assert torch.equal(load_file(str(path))["denoiser.out.bias"], state["denoiser.inp.bias"][:3])
