@@ -17,13 +17,8 @@ from ldmcore.cli.main import main
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SUPERRES = str(CONFIGS / "superres.yaml")
-TINY = [
-    "image_size=16", "first_stage.params.resolution=16", "first_stage.params.ch=8",
-    "first_stage.params.norm_groups=8", "denoiser.params.model_channels=16",
-    "denoiser.params.channel_mult=[1,2]", "denoiser.params.num_res_blocks=1",
-    "denoiser.params.attention_resolutions=[2]", "denoiser.params.num_head_channels=8",
-    "denoiser.params.norm_groups=8", "diffusion.timesteps=100",
-]
+from tiny_specs import TINY  # noqa: E402
+
 PIXEL = ["--evaluator", "psnr", "--evaluator", "ssim", "--no-progress"]
 
 
