@@ -4,12 +4,12 @@ from pathlib import Path
 
 import yaml
 from safetensors.torch import load_file
+from tiny_specs import TINY
 
 import ldmcore
 from ldmcore import cards
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "superres.yaml"
-from tiny_specs import TINY  # noqa: E402
 
 
 def test_export_verify_and_load(tmp_path):

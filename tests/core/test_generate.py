@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_specs import TINY
 
 from ldmcore.cli.main import main
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-from tiny_specs import TINY  # noqa: E402
 
 FAST = ["--steps", "2", "--no-progress", "-n", "2"]
 

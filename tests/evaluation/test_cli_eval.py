@@ -11,13 +11,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 import yaml
+from tiny_specs import TINY
 
 import ldmcore
 from ldmcore.cli.main import main
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SUPERRES = str(CONFIGS / "superres.yaml")
-from tiny_specs import TINY  # noqa: E402
 
 PIXEL = ["--evaluator", "psnr", "--evaluator", "ssim", "--no-progress"]
 
