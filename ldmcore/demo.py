@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics = _fidelity(model, args.num_samples, args.seed)
         took = time.time() - t0
         written.append(path)
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()
+        shown = ", ".join(f"{k.split('.')[-1]} {v:.3f}" for k, v in metrics.items()
                           if not k.endswith(("num_boxes", "num_samples", "num_images")))
         print(f"  wrote {path}  ({took:.1f}s of sampling, {args.steps} DDIM steps)")
         print(f"  conditional fidelity on {args.num_samples} held-out "
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
           'square blue 0.5 0.5 0.9 0.9" --out outputs/mine.png')
     print('  .venv/bin/ldm generate shapes-txt2img --prompt "a blue circle above a red square" '
           "--scale 3 --size 64   # larger than trained: convolutional sampling")
-    print("  .venv/bin/ldm eval shapes-layout2img --num-samples 200   # the model card's metric")
+    print("  .venv/bin/ldm eval shapes-layout2img -n 200 --evaluator fidelity  # card metric")
     print("  .venv/bin/ldm train configs/class2img.yaml --stage first_stage   # train your own")
     if not trained_all:
         print("\nnote: some models above were untrained (no shipped weights found)")
