@@ -78,11 +78,21 @@ def build_from_spec(spec: Any, registry: Registry | None = None):
         guider=ctx.instantiate("guider", spec.guider, "guider"),
         task=ctx.instantiate("task", spec.task, "task"),
     )
-    if spec.denoiser.checkpoint:  # any format: native, CompVis/SD, diffusers folder
-        from .checkpoint.loading import load_checkpoint
-
-        load_checkpoint(model, spec.denoiser.checkpoint, parts=["denoiser"])
+    _load_node_checkpoints(model, spec)
     return model
+
+
+def _load_node_checkpoints(model, spec) -> None:
+    """`denoiser.checkpoint` / `conditioners.<name>.checkpoint`: any format (native, CompVis/SD,
+    diffusers folder), strict for that part only."""
+    from .checkpoint.loading import load_checkpoint
+
+    if spec.denoiser.checkpoint:
+        load_checkpoint(model, spec.denoiser.checkpoint, parts=["denoiser"])
+    for name, node in spec.conditioners.items():
+        if node.checkpoint:
+            load_checkpoint(model, node.checkpoint, parts=[f"conditioners.{name}"],
+                            conditioner=name)
 
 
 def build(

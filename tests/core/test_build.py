@@ -96,10 +96,13 @@ def test_node_checkpoints_are_loaded_by_the_builder(registry, spec_dict, tmp_pat
     fs_path = export_first_stage(trained.first_stage, trained.spec, tmp_path / "fs.safetensors")
     full_path = ldmcore.save(trained, tmp_path / "full.safetensors")
     model = ldmcore.build(spec_dict, [f"first_stage.checkpoint={fs_path}",
-                                      f"denoiser.checkpoint={full_path}"], registry=registry)
+                                      f"denoiser.checkpoint={full_path}",
+                                      f"conditioners.label.checkpoint={full_path}"],
+                          registry=registry)
     assert float(model.first_stage.scale_factor) == 0.25
-    for k, v in trained.denoiser.state_dict().items():
-        assert torch.equal(model.denoiser.state_dict()[k], v), k
+    for part in ("denoiser", "conditioners"):
+        for k, v in getattr(trained, part).state_dict().items():
+            assert torch.equal(getattr(model, part).state_dict()[k], v), k
     with pytest.raises(CheckpointError, match="missing.safetensors"):
         ldmcore.build(spec_dict, [f"denoiser.checkpoint={tmp_path / 'missing.safetensors'}"],
                       registry=registry)
