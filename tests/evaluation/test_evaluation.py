@@ -13,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 import torch
+from tiny_specs import TINY as SHARED_TINY
 
 import ldmcore
 from ldmcore.errors import DataError, SpecError
@@ -22,20 +23,9 @@ from ldmcore.spec.resolve import resolve_spec
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
-#: shrink the networks, keep the wiring
-TINY = [
-    "first_stage.params.ch=8",
-    "first_stage.params.norm_groups=8",
-    "denoiser.params.model_channels=16",
-    "denoiser.params.channel_mult=[1,2]",
-    "denoiser.params.num_res_blocks=1",
-    "denoiser.params.attention_resolutions=[2]",
-    "denoiser.params.num_head_channels=8",
-    "denoiser.params.norm_groups=8",
-    "diffusion.timesteps=100",
-    "sampler.params.steps=2",
-]
-TINY16 = ["image_size=16", "first_stage.params.resolution=16", *TINY]
+#: shrink the networks, keep the wiring (TINY16 also shrinks the images to 16²)
+TINY16 = [*SHARED_TINY, "sampler.params.steps=2"]
+TINY = [o for o in TINY16 if not o.startswith(("image_size", "first_stage.params.resolution"))]
 LAYOUT = ["conditioners.layout.params.dim=16", "conditioners.layout.params.depth=1",
           "conditioners.layout.params.heads=2"]
 

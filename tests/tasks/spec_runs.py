@@ -8,26 +8,14 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
+from tiny_specs import TINY as SHARED_TINY
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TASKS = ["unconditional", "class2img", "txt2img", "layout2img", "semantic2img", "superres",
          "inpainting"]
 
 #: shrink every network (not the wiring): 16x16 images, 4x4 latents, 2 sampling steps
-TINY = [
-    "image_size=16",
-    "first_stage.params.ch=8",
-    "first_stage.params.norm_groups=8",
-    "first_stage.params.resolution=16",
-    "denoiser.params.model_channels=16",
-    "denoiser.params.channel_mult=[1,2]",
-    "denoiser.params.num_res_blocks=1",
-    "denoiser.params.attention_resolutions=[2]",
-    "denoiser.params.num_head_channels=8",
-    "denoiser.params.norm_groups=8",
-    "diffusion.timesteps=100",
-    "sampler.params.steps=2",
-]
+TINY = [*SHARED_TINY, "sampler.params.steps=2"]
 
 
 def tiny_conditioners(task: str) -> list[str]:
