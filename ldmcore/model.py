@@ -134,6 +134,11 @@ class LatentDiffusion(nn.Module):
 
     # ----------------------------------------------------------------- training
     def predict_eps(self, z: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+        concat = cond.concat
+        if concat is not None and concat.shape[-2:] != z.shape[-2:]:
+            # sampling beyond the training size: the wiring resizes spatial conditioning
+            concat = torch.nn.functional.interpolate(concat, size=z.shape[-2:], mode="nearest")
+            cond = Conditioning(context=cond.context, concat=concat, vector=cond.vector)
         return self.schedule.to_eps(self.denoiser(z, t, **cond.kwargs()), z, t)
 
     def loss(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -74,3 +74,11 @@ def test_bad_inputs_are_one_line_errors(args, fragment, capsys):
     assert generate("layout2img.yaml", *args) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("ldm generate: error:") and fragment in err, err
+
+
+def test_concat_conditioning_is_resized_for_larger_sampling(tmp_path):
+    """box_raster comes out at the trained latent size; at --size 32 the wiring resizes it."""
+    out = tmp_path / "hybrid.png"
+    assert generate("layout2img_hybrid.yaml", "--layout", "circle red 0.1 0.1 0.5 0.5",
+                    "--size", "32", "--out", str(out)) == 0
+    assert out.is_file()

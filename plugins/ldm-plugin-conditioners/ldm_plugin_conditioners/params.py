@@ -157,3 +157,17 @@ class SpatialMaskParams(ConditionerParams):
     def output_port(self, wiring: str, latent: Latent) -> Port:
         _only("spatial_mask", wiring, ("concat",))
         return Spatial(1, latent.factor)
+
+
+class BoxRasterParams(ConditionerParams):
+    """Boxes drawn as per-class coverage maps on the latent grid (a spatial path for layouts,
+    wired concat beside `layout_tokens`)."""
+
+    num_classes: int = Field(12, gt=0, description="object classes (one channel each)")
+    size: int | None = Field(None, gt=0, description="raster side in latent cells; default: "
+                             "image_size / f (sampling at other sizes resizes it)")
+    supersample: int = Field(4, ge=1, le=16, description="sub-cells per cell for coverage")
+
+    def output_port(self, wiring: str, latent: Latent) -> Port:
+        _only("box_raster", wiring, ("concat",))
+        return Spatial(self.num_classes, latent.factor)

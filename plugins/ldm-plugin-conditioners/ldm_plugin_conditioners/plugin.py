@@ -9,6 +9,7 @@ from ldmcore.plugins import hookimpl
 
 from .params import (
     BertTransformerParams,
+    BoxRasterParams,
     ClassEmbedParams,
     HFTextParams,
     LayoutTokensParams,
@@ -76,6 +77,13 @@ def spatial_mask(params: SpatialMaskParams, ctx: Any):
     return SpatialMask(params, _factor(ctx), _key(ctx, "mask"))
 
 
+def box_raster(params: BoxRasterParams, ctx: Any):
+    from .box_raster import BoxRaster
+
+    size = params.size or ctx.spec.image_size // _factor(ctx)
+    return BoxRaster(params, size, _key(ctx, "boxes"))
+
+
 @hookimpl
 def ldmcore_register_components(register):
     register("conditioner", "class_embed", ClassEmbedParams, class_embed,
@@ -92,3 +100,5 @@ def ldmcore_register_components(register):
              description="an image encoded by the model's frozen first stage (concat)")
     register("conditioner", "spatial_mask", SpatialMaskParams, spatial_mask,
              description="a (B, 1, H, W) mask downsampled to the latent grid (concat)")
+    register("conditioner", "box_raster", BoxRasterParams, box_raster,
+             description="boxes as per-class coverage maps on the latent grid (concat)")
