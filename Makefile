@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test test-slow lint registry models clean
+.PHONY: install demo test test-slow lint registry models model clean
 
 install: $(STAMP)
 
@@ -38,21 +38,23 @@ registry: install
 # Reproduce the shipped shapes-world models (registry/models/*.yaml record what was run).
 # About 1.5 h on 2 CPU cores; every step is resumable (`ldm train ... --resume`).
 AE := runs/shapes_ae/first_stage/first_stage.safetensors
-LDM_STEPS ?= 6000
 models: install
 	$(BIN)/ldm train configs/layout2img.yaml --stage first_stage --no-progress \
 		training.output_dir=runs/shapes_ae training.steps=1003 training.batch_size=16 \
 		training.lr=5e-4 training.warmup_steps=500 training.checkpoint_every=250 \
 		training.sample_every=500 training.log_every=25
-	for task in layout2img txt2img; do \
-		$(BIN)/ldm train configs/$$task.yaml --stage diffusion --no-progress \
-			first_stage.checkpoint=$(AE) training.steps=$(LDM_STEPS) || exit 1; \
-		$(BIN)/ldm eval runs/shapes-$$task/diffusion/model.safetensors -n 200 \
-			--evaluator fidelity --no-progress --out runs/shapes-$$task/eval.json || exit 1; \
-		$(BIN)/ldm registry add-model runs/shapes-$$task/diffusion/model.safetensors \
-			--name shapes-$$task --task $$task --eval runs/shapes-$$task/eval.json \
-			--command "make models LDM_STEPS=$(LDM_STEPS)" || exit 1; \
-	done
+	$(MAKE) model CONFIG=layout2img_hybrid NAME=shapes-layout2img TASK=layout2img STEPS=4000
+	$(MAKE) model CONFIG=txt2img NAME=shapes-txt2img TASK=txt2img STEPS=6000
+
+# One diffusion model on the shipped autoencoder: train, evaluate, ship with a card.
+model:
+	$(BIN)/ldm train configs/$(CONFIG).yaml --stage diffusion --no-progress \
+		first_stage.checkpoint=$(AE) training.steps=$(STEPS) training.output_dir=runs/$(NAME)
+	$(BIN)/ldm eval runs/$(NAME)/diffusion/model.safetensors -n 200 --evaluator fidelity \
+		--no-progress --out runs/$(NAME)/eval.json --grid runs/$(NAME)/eval.png
+	$(BIN)/ldm registry add-model runs/$(NAME)/diffusion/model.safetensors --name $(NAME) \
+		--task $(TASK) --eval runs/$(NAME)/eval.json \
+		--command "make model CONFIG=$(CONFIG) NAME=$(NAME) TASK=$(TASK) STEPS=$(STEPS)"
 
 clean:
 	rm -rf $(VENV) outputs runs .pytest_cache
