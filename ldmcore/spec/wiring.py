@@ -24,7 +24,6 @@ class Wiring:
     in_channels: int = 0
     out_channels: int = 0
     context_dim: int | None = None
-    context_tokens: int = 0
     vector_dim: int | None = None
 
 
@@ -83,7 +82,6 @@ def check_wiring(spec: Any, name: str = "<spec>") -> Wiring:
     if len(dims) > 1:
         listed = ", ".join(f"{n}={p.dim}" for n, p in contexts.items())
         raise SpecError(f"{name}: conditioners: crossattn context dims differ ({listed})")
-    wiring.context_tokens = sum(p.tokens for p in contexts.values())
 
     params = spec.denoiser.params
     _derive(wiring, params, "in_channels", latent.channels + concat,

@@ -183,3 +183,21 @@ TOY_SPEC = {
     "sampler": {"type": "toy_ddim"},
     "guider": {"type": "toy_cfg"},
 }
+
+
+def toy_registry(*first_party):
+    """A registry with this toy plugin plus first-party plugin modules, registered the way a
+    test fixture does (not installed): `toy_registry(samplers_plugin)`."""
+    from types import SimpleNamespace
+
+    from ldmcore.plugins.loader import register_plugin
+    from ldmcore.registry import PluginInfo, Registry
+
+    registry = Registry()
+    toy = SimpleNamespace(ldmcore_register_components=ldmcore_register_components)
+    register_plugin(registry, toy, PluginInfo("toy", "ldm-plugin-toy", "0.0"))
+    for module in first_party:
+        name = module.__name__.split(".")[0].removeprefix("ldm_plugin_")
+        register_plugin(registry, module, PluginInfo(name, f"ldm-plugin-{name}", "0.1.0"))
+    assert not registry.failures, registry.failures
+    return registry

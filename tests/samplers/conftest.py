@@ -11,17 +11,12 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "core"))
 import toy_plugin  # noqa: E402
 from ldm_plugin_samplers import plugin as samplers_plugin  # noqa: E402
 
-from ldmcore.plugins.loader import register_plugin  # noqa: E402
-from ldmcore.registry import PluginInfo, Registry  # noqa: E402
+from ldmcore.registry import Registry  # noqa: E402
 
 
 @pytest.fixture
 def registry() -> Registry:
-    reg = Registry()
-    register_plugin(reg, toy_plugin, PluginInfo("toy", "ldm-plugin-toy", "0.0"))
-    register_plugin(reg, samplers_plugin, PluginInfo("samplers", "ldm-plugin-samplers", "0.1.0"))
-    assert not reg.failures, reg.failures
-    return reg
+    return toy_plugin.toy_registry(samplers_plugin)
 
 
 @pytest.fixture

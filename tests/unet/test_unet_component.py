@@ -17,8 +17,7 @@ from pydantic import ValidationError
 
 import ldmcore
 from ldmcore.errors import SpecError
-from ldmcore.plugins.loader import register_plugin
-from ldmcore.registry import PluginInfo, Registry
+from ldmcore.registry import Registry
 from ldmcore.spec import resolve_spec
 
 TINY = dict(in_channels=4, out_channels=4, model_channels=32, channel_mult=[1, 2],
@@ -38,11 +37,7 @@ TOY = _toy()
 
 @pytest.fixture
 def registry() -> Registry:
-    reg = Registry()
-    register_plugin(reg, TOY, PluginInfo("toy", "ldm-plugin-toy", "0.0"))
-    register_plugin(reg, unet_plugin, PluginInfo("unet", "ldm-plugin-unet", "0.1.0"))
-    assert not reg.failures, reg.failures
-    return reg
+    return TOY.toy_registry(unet_plugin)
 
 
 @pytest.fixture
