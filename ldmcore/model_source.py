@@ -1,4 +1,5 @@
-"""Open a model from what a user names: a native .safetensors, a model card, or a spec."""
+"""Open a model from what a user names: a native .safetensors, a model card, a training
+checkpoint (`RUN/checkpoints/step_*.pt`), or a spec."""
 
 from __future__ import annotations
 
@@ -26,20 +27,51 @@ def resolve_weights(name: str) -> Path | None:
     return None
 
 
+def is_training_checkpoint(name: str) -> bool:
+    return Path(name).suffix == ".pt"
+
+
 def is_first_stage_export(name: str) -> bool:
     """Whether `name` holds first-stage weights only (an autoencoder, no denoiser)."""
     from .checkpoint.native import read_metadata
     from .training.first_stage_io import PART_KEY
 
+    if is_training_checkpoint(name):
+        from .training.checkpointing import load_checkpoint
+
+        return load_checkpoint(name).get("stage") == "first_stage"
     weights = resolve_weights(name)
     return weights is not None and read_metadata(weights).get(PART_KEY) == "first_stage"
+
+
+def open_training_checkpoint(path: str, overrides: list[str] | tuple[str, ...] = ()):
+    """A `ldm train` checkpoint as a model: its own spec, its weights (EMA where it kept one,
+    as the run's export would be); a first-stage checkpoint fills the first stage only."""
+    import json
+
+    from . import build
+    from .training.checkpointing import load_checkpoint
+
+    state = load_checkpoint(path)
+    spec = json.loads(state["spec"])
+    spec["first_stage"]["checkpoint"] = None  # the weights below replace it
+    model = build(spec, overrides)
+    if state["stage"] == "first_stage":
+        model.first_stage.load_state_dict(state["model"])
+    else:
+        model.load_state_dict({**state["model"], **(state.get("ema") or {})})
+    return model
 
 
 def open_model(name: str, overrides: list[str] | tuple[str, ...] = ()):
     """A .safetensors loads with its weights; a card name resolves to its weights file; a
     first-stage export builds its spec around those weights (the denoiser stays untrained); a
-    spec (.yaml) builds with untrained weights (and says so)."""
+    training checkpoint (.pt) builds its spec with its weights; a spec (.yaml) builds with
+    untrained weights (and says so)."""
     from . import build, load
+
+    if is_training_checkpoint(name):
+        return open_training_checkpoint(name, overrides)
 
     weights = resolve_weights(name)
     if weights is not None:
@@ -56,4 +88,4 @@ def open_model(name: str, overrides: list[str] | tuple[str, ...] = ()):
         print(f"note: {name} is a spec: sampling with untrained weights", file=sys.stderr)
         return build(path, overrides)
     raise CheckpointError(f"{name}: not a .safetensors model, a model card in registry/models, "
-                          "or a .yaml spec")
+                          "a training checkpoint (.pt) or a .yaml spec")

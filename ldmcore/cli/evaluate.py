@@ -7,7 +7,8 @@ HELP = "evaluate a model (or a spec + --checkpoint) on N held-out items: metrics
 
 def configure(parser) -> None:
     parser.add_argument("model", help="a spec (.yaml; with --checkpoint, or untrained weights), "
-                        "a model (.safetensors) or a card name in registry/models")
+                        "a model (.safetensors), a card name in registry/models, or a training "
+                        "checkpoint (RUN/checkpoints/step_*.pt)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="spec overrides")
     parser.add_argument("--checkpoint", help="weights for the spec (native, CompVis/SD .ckpt or "
                         ".safetensors, diffusers folder)")

@@ -9,8 +9,8 @@ INPUT_OPTIONS = {"prompt": "caption", "class_": "class", "layout": "boxes"}
 
 
 def configure(parser) -> None:
-    parser.add_argument("model", help="a model (.safetensors, or a card name in registry/models) "
-                        "or a spec (.yaml: untrained weights)")
+    parser.add_argument("model", help="a model (.safetensors, a card name in registry/models, a "
+                        "training checkpoint .pt) or a spec (.yaml: untrained weights)")
     parser.add_argument("overrides", nargs="*", help="key=value spec overrides")
     parser.add_argument("--prompt", help="text for a txt2img model")
     parser.add_argument("--class", dest="class_", help="class id or name for a class2img model")

@@ -89,6 +89,10 @@ def training_model(dataset_union: Any) -> type[BaseModel]:
         # diffusion stage starts; "keep" = the first stage's stored value; or a number
         scale_factor=(Union[Literal["auto", "keep"], float], "auto"),
         scale_factor_batches=(int, Field(4, gt=0)),
+        # parameter-name prefixes of the trained network kept frozen, e.g. [encoder, quant_conv]
+        # fine-tunes only a first stage's decoder (its latent space, and every LDM trained on
+        # it, stay valid), [denoiser.input_blocks] freezes part of a UNet
+        freeze=(list[str], Field(default_factory=list)),
         # a NaN/inf loss: stop (default) or skip the update (stops after 10 in a row)
         on_nan=(Literal["stop", "skip"], "stop"),
         seed=(int, 0),

@@ -37,6 +37,21 @@ def self_contained(spec: Any) -> Any:
     return spec
 
 
+def freeze(module: nn.Module, prefixes: list[str], root: str) -> None:
+    """`training.freeze`: no gradient for parameters named `prefix` or `prefix.*` (names as
+    in `root`'s state dict); a prefix that names nothing is a spec error, not a silent no-op."""
+    names = [n for n, _ in module.named_parameters()]
+    for prefix in prefixes:
+        hits = [n for n in names if n == prefix or n.startswith(prefix + ".")]
+        if not hits:
+            tops = sorted({n.split(".")[0] for n in names})
+            raise TrainingError(f"training.freeze: {prefix!r} names no parameter of {root} "
+                                f"(its top-level parts: {', '.join(tops)})")
+        for name, p in module.named_parameters():
+            if name in hits:
+                p.requires_grad_(False)
+
+
 class NonFinite(Exception):
     def __init__(self, what: str, value: float) -> None:
         super().__init__(f"{what} is {value}")
@@ -88,6 +103,7 @@ class DiffusionObjective:
     def __init__(self, model: nn.Module, t: Any, env: DistEnv) -> None:
         self.model, self.t, self.env = model, t, env
         model.first_stage.requires_grad_(False)
+        freeze(model, t.freeze, "the model")
         for slot in model.conditioners.values():
             if getattr(slot, "null_embedding", None) is not None and slot.drop_rate <= 0:
                 slot.null_embedding.requires_grad_(False)  # never used without CFG dropout
@@ -199,7 +215,10 @@ class FirstStageObjective:
     def __init__(self, first_stage: nn.Module, t: Any, env: DistEnv) -> None:
         self.fs, self.t, self.env = first_stage, t, env
         self.loss = first_stage.make_loss().to(env.device)
+        freeze(first_stage, t.freeze, "the first stage")
         self.ae_params = [p for p in first_stage.parameters() if p.requires_grad]
+        if not self.ae_params:
+            raise TrainingError("first stage: training.freeze leaves nothing to train")
         self.disc_params = [p for p in self.loss.parameters() if p.requires_grad]
         # frozen parts of the loss (LPIPS backbone) are rebuilt, never checkpointed
         self.frozen = {n for n, p in self.loss.named_parameters() if not p.requires_grad}

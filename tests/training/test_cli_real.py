@@ -79,3 +79,19 @@ def test_train_both_stages_through_the_cli(tmp_path, capsys):
 
     assert main(["plot", str(tmp_path / "run")]) == 0
     assert (first / "loss.png").is_file() and (second / "loss.png").is_file()
+
+    # a training checkpoint opens as a model: its spec, its (EMA) weights = the run's export
+    from ldmcore.model_source import is_first_stage_export, open_model
+
+    step = "checkpoints/step_00000003.pt"
+    exported = model.state_dict()
+    for key, value in open_model(str(second / step)).state_dict().items():
+        assert torch.equal(value, exported[key]), key
+    assert not is_first_stage_export(str(second / step))
+    assert is_first_stage_export(str(first / step))
+    fs_export = open_model(str(first / "first_stage.safetensors")).first_stage.state_dict()
+    opened = open_model(str(first / step)).first_stage.state_dict()
+    assert all(torch.equal(opened[k], v) for k, v in fs_export.items())
+    out = tmp_path / "eval.json"
+    assert main(["eval", str(first / step), "-n", "4", "--no-progress", "--out", str(out)]) == 0
+    assert set(yaml.safe_load(out.read_text())["metrics"]) == {"psnr", "ssim"}

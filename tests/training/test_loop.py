@@ -112,3 +112,23 @@ def test_bf16_autocast_runs(tmp_path, toys, registry):
     result = train(spec, registry=registry, progress=False)
     rows = read_metrics(result.run_dir / "metrics.jsonl")
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
+
+
+def test_freeze_fine_tunes_the_decoder_only(tmp_path, toys, registry):
+    """training.freeze=[enc]: the encoder (hence the latent space) stays bit-identical while
+    the decoder trains; a prefix that names nothing, or freezes everything, is a clear error."""
+    spec = toys.toy_spec(str(tmp_path), steps=3, checkpoint_every=1, keep_last=3,
+                         freeze=["enc"])
+    spec["first_stage"] = {"type": "toy_ae"}
+    result = train(spec, stage="first_stage", registry=registry, progress=False)
+    first, last = (load_checkpoint(result.run_dir / "checkpoints" / f"step_0000000{s}.pt")
+                   ["model"] for s in (1, 3))
+    assert torch.equal(first["enc.weight"], last["enc.weight"])
+    assert not torch.equal(first["conv_out.weight"], last["conv_out.weight"])
+
+    spec["training"]["freeze"] = ["encoder"]
+    with pytest.raises(ldmcore.LdmError, match=r"training.freeze: 'encoder' names no parameter"):
+        train(spec, stage="first_stage", registry=registry, progress=False)
+    spec["training"]["freeze"] = ["enc", "dec_in", "conv_out"]
+    with pytest.raises(ldmcore.LdmError, match="leaves nothing to train"):
+        train(spec, stage="first_stage", registry=registry, progress=False)
