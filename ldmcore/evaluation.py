@@ -41,6 +41,7 @@ class EvalResult:
     real: torch.Tensor  # the dataset images they are compared with
     batch: dict = field(repr=False, default_factory=dict)  # the prepared conditioning, CPU
     inputs: list[str] = field(default_factory=list)  # batch keys the conditioners read
+    reconstructed: bool = False  # images are D(E(real)), not samples
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.info, "metrics": {k: _json_number(v) for k, v in self.metrics.items()},
@@ -220,7 +221,7 @@ def evaluate(
         "evaluators": {n: _describe(spec, n, e) for n, e in evaluators.items()},
     }
     inputs = sorted({slot.input_key for slot in model.conditioners.values()})
-    return EvalResult(metrics, notes, full_info, fake, real, batch, inputs)
+    return EvalResult(metrics, notes, full_info, fake, real, batch, inputs, reconstruct)
 
 
 def _draw(model: Any, dataset: Any, where: str, n: int, batch_size: int, seed: int,
@@ -273,7 +274,7 @@ def format_table(metrics: Mapping[str, float]) -> str:
 def save_eval_grid(result: EvalResult, path: str | Path, max_images: int = 64) -> Path:
     """The first samples as a PNG grid with the conditioning they were drawn from: captions /
     class ids / boxes drawn on them, or, for image inputs (low-res, masked image), triples
-    (input, sample, ground truth)."""
+    (input, sample, ground truth); reconstructions as pairs (image, reconstruction)."""
     from torch.nn import functional as F
 
     from .viz import save_grid
@@ -282,6 +283,9 @@ def save_eval_grid(result: EvalResult, path: str | Path, max_images: int = 64) -
     batch, used = result.batch, set(result.inputs)
     fake, side = result.images[:n], result.images.shape[-1]
     upscale = max(1, 128 // side)
+    if result.reconstructed:
+        cells = torch.stack([result.real[:n], fake], dim=1).flatten(0, 1)
+        return save_grid(cells, path, nrow=2 * min(4, n), upscale=upscale)
     pictures = [k for k in ("lowres", "masked_image") if k in used]
     if pictures:
         cond = F.interpolate(batch[pictures[0]][:n].float(), size=fake.shape[-2:], mode="nearest")

@@ -118,11 +118,16 @@ def test_first_stage_export_is_scored_on_reconstructions(tmp_path, capsys):
 
     model = ldmcore.build(SUPERRES, TINY)
     path = export_first_stage(model.first_stage, model.spec, tmp_path / "fs.safetensors")
-    out = tmp_path / "r.json"
-    assert ldm_eval(str(path), "-n", "4", "--no-progress", "--out", str(out)) == 0
+    out, grid = tmp_path / "r.json", tmp_path / "g.png"
+    assert ldm_eval(str(path), "-n", "4", "--no-progress", "--out", str(out),
+                    "--grid", str(grid)) == 0
     data = json.loads(out.read_text())
     assert set(data["metrics"]) == {"psnr", "ssim"}
     assert any("reconstructions" in n for n in data["notes"])
+    from PIL import Image
+
+    with Image.open(grid) as im:  # one row of (image, reconstruction) x 4, 128 px cells
+        assert im.size == (8 * 130 + 2, 130 + 2)
     # the same first stage, evaluated by hand, gives the same PSNR
     from ldmcore.evaluation import evaluation_dataset
     from ldmcore.plugins import default_registry
