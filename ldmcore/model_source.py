@@ -50,7 +50,7 @@ def open_training_checkpoint(path: str, overrides: list[str] | tuple[str, ...] =
     import json
 
     from . import build
-    from .training.checkpointing import load_checkpoint
+    from .training.checkpointing import exported_weights, load_checkpoint
 
     state = load_checkpoint(path)
     spec = json.loads(state["spec"])
@@ -59,7 +59,7 @@ def open_training_checkpoint(path: str, overrides: list[str] | tuple[str, ...] =
     if state["stage"] == "first_stage":
         model.first_stage.load_state_dict(state["model"])
     else:
-        model.load_state_dict({**state["model"], **(state.get("ema") or {})})
+        model.load_state_dict(exported_weights(state))
     return model
 
 

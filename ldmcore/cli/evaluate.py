@@ -11,7 +11,7 @@ def configure(parser) -> None:
                         "checkpoint (RUN/checkpoints/step_*.pt)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="spec overrides")
     parser.add_argument("--checkpoint", help="weights for the spec (native, CompVis/SD .ckpt or "
-                        ".safetensors, diffusers folder)")
+                        ".safetensors, diffusers folder, an `ldm train` .pt)")
     parser.add_argument("-n", "--num-samples", type=int, required=True,
                         help="number of held-out items to sample and score")
     parser.add_argument("--batch-size", type=int, default=16, help="sampling batch size")

@@ -95,6 +95,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return state
 
 
+def exported_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """A training checkpoint's weights as its run's export would hold them, in the keys of the
+    whole model: the EMA where one is kept, a first stage's keys under `first_stage.`."""
+    if state["stage"] == "first_stage":
+        return {f"first_stage.{k}": v for k, v in state["model"].items()}
+    return {**state["model"], **(state.get("ema") or {})}
+
+
 def find_resume(resume: str | None, run_dir: Path) -> Path | None:
     """`--resume auto` -> latest in the spec's run dir (None: start fresh); a dir or a file."""
     if resume is None:

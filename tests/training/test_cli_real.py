@@ -95,3 +95,8 @@ def test_train_both_stages_through_the_cli(tmp_path, capsys):
     out = tmp_path / "eval.json"
     assert main(["eval", str(first / step), "-n", "4", "--no-progress", "--out", str(out)]) == 0
     assert set(yaml.safe_load(out.read_text())["metrics"]) == {"psnr", "ssim"}
+    # ... and loads into a spec like any other weights file (`--checkpoint`)
+    from ldmcore.checkpoint.loading import from_checkpoint
+
+    loaded = from_checkpoint(str(second / step), str(spec)).state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in exported.items())
