@@ -40,16 +40,15 @@ def self_contained(spec: Any) -> Any:
 def freeze(module: nn.Module, prefixes: list[str], root: str) -> None:
     """`training.freeze`: no gradient for parameters named `prefix` or `prefix.*` (names as
     in `root`'s state dict); a prefix that names nothing is a spec error, not a silent no-op."""
-    names = [n for n, _ in module.named_parameters()]
+    params = dict(module.named_parameters())
     for prefix in prefixes:
-        hits = [n for n in names if n == prefix or n.startswith(prefix + ".")]
+        hits = [n for n in params if n == prefix or n.startswith(prefix + ".")]
         if not hits:
-            tops = sorted({n.split(".")[0] for n in names})
+            tops = sorted({n.split(".")[0] for n in params})
             raise TrainingError(f"training.freeze: {prefix!r} names no parameter of {root} "
                                 f"(its top-level parts: {', '.join(tops)})")
-        for name, p in module.named_parameters():
-            if name in hits:
-                p.requires_grad_(False)
+        for name in hits:
+            params[name].requires_grad_(False)
 
 
 class NonFinite(Exception):

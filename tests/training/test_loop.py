@@ -132,3 +132,14 @@ def test_freeze_fine_tunes_the_decoder_only(tmp_path, toys, registry):
     spec["training"]["freeze"] = ["enc", "dec_in", "conv_out"]
     with pytest.raises(ldmcore.LdmError, match="leaves nothing to train"):
         train(spec, stage="first_stage", registry=registry, progress=False)
+
+
+def test_freeze_in_the_diffusion_stage(tmp_path, toys, registry):
+    """training.freeze=[denoiser]: only the conditioner trains."""
+    spec = toys.toy_spec(str(tmp_path), steps=3, checkpoint_every=1, keep_last=3,
+                         freeze=["denoiser"])
+    result = train(spec, registry=registry, progress=False)
+    first, last = (load_checkpoint(result.run_dir / "checkpoints" / f"step_0000000{s}.pt")
+                   ["model"] for s in (1, 3))
+    changed = {k.split(".")[0] for k in first if not torch.equal(first[k], last[k])}
+    assert changed == {"conditioners"}
