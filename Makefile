@@ -38,8 +38,11 @@ registry: install
 # Reproduce the shipped shapes-world models (registry/models/*.yaml record what was run).
 # About 1.5 h on 2 CPU cores; every step is resumable (`ldm train ... --resume`).
 models: autoencoder
-	$(MAKE) model CONFIG=layout2img_hybrid NAME=shapes-layout2img TASK=layout2img STEPS=4000
-	$(MAKE) model CONFIG=txt2img NAME=shapes-txt2img TASK=txt2img STEPS=6000
+	$(MAKE) model CONFIG=layout2img_hybrid NAME=shapes-layout2img TASK=layout2img STEPS=4000 \
+		DESC="$(LATENT); layout as tokens (cross-attention) + box raster (concat)"
+	$(MAKE) model CONFIG=txt2img NAME=shapes-txt2img TASK=txt2img STEPS=6000 \
+		DESC="$(LATENT); BERT-tokenised text -> transformer -> cross-attention"
+LATENT := shapes world 32², KL-f4 latent (3x8x8), trained on 2 CPU cores
 # The KL-f4 first stage: trained whole, then its decoder fine-tuned with the encoder frozen
 # (training.freeze), so the latent space -- and any LDM trained on it -- stays that of run 1.
 AE_RUN1 := runs/shapes_ae/first_stage/first_stage.safetensors
@@ -70,8 +73,11 @@ model:
 	$(BIN)/ldm eval runs/$(NAME)/diffusion/model.safetensors -n 200 --evaluator fidelity \
 		--no-progress --out runs/$(NAME)/eval.json --grid runs/$(NAME)/eval.png
 	$(BIN)/ldm registry add-model runs/$(NAME)/diffusion/model.safetensors --name $(NAME) \
-		--task $(TASK) --eval runs/$(NAME)/eval.json \
+		--task $(TASK) --eval runs/$(NAME)/eval.json --description "$(DESC)" \
+		--command "make autoencoder  # shapes-kl-f4, the first stage ($(AE))" \
 		--command "make model CONFIG=$(CONFIG) NAME=$(NAME) TASK=$(TASK) STEPS=$(STEPS)"
+	$(BIN)/ldm plot runs/$(NAME)/diffusion --out registry/models/$(NAME)-loss.png
+	cp runs/$(NAME)/eval.png registry/models/$(NAME)-samples.png
 
 clean:
 	rm -rf $(VENV) outputs runs .pytest_cache
