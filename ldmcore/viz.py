@@ -37,7 +37,7 @@ def image_grid(
     nrow = nrow or int(np.ceil(np.sqrt(b)))
     ncol = int(np.ceil(b / nrow))
     cw, ch = w * upscale, h * upscale
-    text_h = 12 * (1 + max((len(c) * 6) // max(cw, 1) for c in captions)) if captions else 0
+    text_h = 12 * max(len(_lines(c, cw)) for c in captions) if captions else 0
     grid = Image.new("RGB", (nrow * (cw + pad) + pad, ncol * (ch + text_h + pad) + pad), "white")
     draw = ImageDraw.Draw(grid)
     for i in range(b):
@@ -57,10 +57,16 @@ def image_grid(
     return grid
 
 
+def _lines(text: str, width: int) -> list[str]:
+    """`text` broken at spaces into lines of the default font (6 px a character)."""
+    import textwrap
+
+    return textwrap.wrap(text, max(width // 6, 1)) or [""]
+
+
 def _wrap_text(draw, text: str, x: int, y: int, width: int) -> None:
-    per_line = max(width // 6, 1)
-    for j in range(0, len(text), per_line):
-        draw.text((x, y + 12 * (j // per_line)), text[j : j + per_line], fill="black")
+    for j, line in enumerate(_lines(text, width)):
+        draw.text((x, y + 12 * j), line, fill="black")
 
 
 def save_grid(images: torch.Tensor, path: str | Path, **kwargs) -> Path:

@@ -82,3 +82,11 @@ def test_concat_conditioning_is_resized_for_larger_sampling(tmp_path):
     assert generate("layout2img_hybrid.yaml", "--layout", "circle red 0.1 0.1 0.5 0.5",
                     "--size", "32", "--out", str(out)) == 0
     assert out.is_file()
+
+
+def test_captions_break_at_spaces():
+    from ldmcore.viz import _lines
+
+    assert _lines("a green triangle above a yellow circle", 128) == [
+        "a green triangle", "above a yellow circle"]
+    assert _lines("", 128) == [""]
