@@ -39,7 +39,7 @@ def is_first_stage_export(name: str) -> bool:
     if is_training_checkpoint(name):
         from .training.checkpointing import load_checkpoint
 
-        return load_checkpoint(name).get("stage") == "first_stage"
+        return load_checkpoint(name, mmap=True).get("stage") == "first_stage"
     weights = resolve_weights(name)
     return weights is not None and read_metadata(weights).get(PART_KEY) == "first_stage"
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..dotted import under
 from ..errors import CheckpointError
 from .compvis import OPTIONAL_MODEL_KEYS, Mapped, compvis_to_model, default_conditioner
 from .diffusers_folder import is_diffusers_folder, read_diffusers
@@ -80,12 +81,8 @@ def _part(key: str) -> str:
     return f"{head}.{rest.partition('.')[0]}" if head == "conditioners" else head
 
 
-def _selected(key: str, parts: Iterable[str]) -> bool:
-    return any(key == p or key.startswith(p + ".") for p in parts)
-
-
-def check(model: Any, mapped: Mapped, *, parts: Iterable[str] | None = None,
-          source: str = "<checkpoint>") -> tuple[LoadReport, dict[str, Any]]:
+def check(model: Any, mapped: Mapped, *,
+          parts: Iterable[str] | None = None) -> tuple[LoadReport, dict[str, Any]]:
     """Compare without loading: (report, the tensors that would be loaded)."""
     own = model.state_dict()
     if parts is None:
@@ -94,13 +91,14 @@ def check(model: Any, mapped: Mapped, *, parts: Iterable[str] | None = None,
         full = {"denoiser", "first_stage"} <= mapped.parts
         parts = {_part(k) for k in own} if full else set(mapped.parts)
     parts = sorted(parts)
-    state = {k: v for k, v in mapped.state.items() if _selected(k, parts)
+    state = {k: v for k, v in mapped.state.items() if under(k, parts)
              or not k.startswith(MODEL_PARTS)}
+    ours = {k: v for k, v in own.items() if under(k, parts)}
     skipped = sorted(k for k in mapped.state if k not in state)
 
     class _View:  # compare() works on anything with state_dict()
         def state_dict(self_inner):
-            return {k: v for k, v in own.items() if _selected(k, parts)}
+            return ours
 
     report = compare(_View(), state)
     optional = [k for k in report.missing if k in OPTIONAL_MODEL_KEYS or k.endswith("position_ids")]
@@ -118,8 +116,7 @@ def check(model: Any, mapped: Mapped, *, parts: Iterable[str] | None = None,
             report.notes.append(f"{k} not in checkpoint; kept {float(own[k]):g} from the spec")
     if not report.ok:
         theirs = inspect_checkpoint(state)
-        ours = inspect_checkpoint({k: v for k, v in own.items() if _selected(k, parts)})
-        report.hint = explain_mismatch(theirs, ours)
+        report.hint = explain_mismatch(theirs, inspect_checkpoint(ours))
         if not report.hint and report.missing and not report.unexpected:
             report.hint = ("load only some parts with --only (e.g. --only first_stage,denoiser)"
                            if any(k.startswith("conditioners.") for k in report.missing) else None)
@@ -151,7 +148,7 @@ def load_checkpoint(
     """Load `source` into `model` (all or nothing when strict) and return the report."""
     ckpt = source if isinstance(source, Checkpoint) else read_checkpoint(source)
     mapped = map_checkpoint(ckpt, model, ema=ema, conditioner=conditioner)
-    report, state = check(model, mapped, parts=parts, source=ckpt.source)
+    report, state = check(model, mapped, parts=parts)
     if strict and not report.ok:
         raise CheckpointError(f"{ckpt.source}: does not match the model: {report.summary()}")
     note = _schedule_note(ckpt, model)

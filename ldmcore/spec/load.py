@@ -51,7 +51,7 @@ def _split(override: str) -> tuple[str, str]:
     return key.strip(), value
 
 
-def _apply_overrides(cfg: DictConfig, overrides: Iterable[str], source: str) -> DictConfig:
+def _apply_overrides(cfg: DictConfig, overrides: Iterable[str]) -> DictConfig:
     for override in overrides:
         key, value = _split(override)
         try:
@@ -78,7 +78,7 @@ def load_raw(
     else:
         name = str(source)
         cfg = _read_yaml(Path(source))
-    cfg = _apply_overrides(cfg, overrides, name)
+    cfg = _apply_overrides(cfg, overrides)
     try:
         data = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as exc:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ..dotted import under
 from ..errors import CheckpointError
 
 CKPT_DIR = "checkpoints"
@@ -82,12 +83,13 @@ def save_checkpoint(run_dir: str | Path, step: int, state: dict[str, Any], keep_
     return path
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, *, mmap: bool = False) -> dict[str, Any]:
+    """The checkpoint's dict; with `mmap` tensors are mapped, not read (to peek at its stage)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for corrupt files
         raise CheckpointError(f"{path}: not a readable training checkpoint ({exc})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
@@ -134,12 +136,9 @@ def spec_diff(old: dict, new: dict, ignore: tuple[str, ...] = (), limit: int = 6
     """'path: old -> new' for every leaf that differs (keys under `ignore` skipped)."""
     a, b = _flatten(old), _flatten(new)
 
-    def skipped(key: str) -> bool:
-        return any(key == p or key.startswith(p + ".") for p in ignore)
-
     lines = []
     for key in sorted(set(a) | set(b)):
-        if skipped(key) or a.get(key, "<absent>") == b.get(key, "<absent>"):
+        if under(key, ignore) or a.get(key, "<absent>") == b.get(key, "<absent>"):
             continue
         lines.append(f"{key}: {json.dumps(a.get(key, '<absent>'))} -> "
                      f"{json.dumps(b.get(key, '<absent>'))}")

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..checkpoint.native import save
+from ..dotted import under
 from .distributed import DistEnv, any_rank, wrap_ddp
 from .ema import Ema, ema_target
 from .errors import TrainingError
@@ -42,7 +43,7 @@ def freeze(module: nn.Module, prefixes: list[str], root: str) -> None:
     in `root`'s state dict); a prefix that names nothing is a spec error, not a silent no-op."""
     params = dict(module.named_parameters())
     for prefix in prefixes:
-        hits = [n for n in params if n == prefix or n.startswith(prefix + ".")]
+        hits = [n for n in params if under(n, [prefix])]
         if not hits:
             tops = sorted({n.split(".")[0] for n in params})
             raise TrainingError(f"training.freeze: {prefix!r} names no parameter of {root} "

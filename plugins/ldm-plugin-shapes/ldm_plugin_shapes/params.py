@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ldmcore.params import DatasetParams, Params
 
@@ -30,20 +30,13 @@ class ShapesParams(DatasetParams):
     background: Literal["plain", "textured"] = "plain"
     supersample: int = Field(4, ge=1, le=16, description="antialiasing factor")
 
-    @field_validator("shapes")
+    @field_validator("shapes", "colors")
     @classmethod
-    def _known_shapes(cls, v: list[str]) -> list[str]:
-        bad = [s for s in v if s not in SHAPES]
-        if bad or not v:
-            raise ValueError(f"shapes must be a non-empty subset of {list(SHAPES)}, got {v}")
-        return v
-
-    @field_validator("colors")
-    @classmethod
-    def _known_colors(cls, v: list[str]) -> list[str]:
-        bad = [c for c in v if c not in COLORS]
-        if bad or not v:
-            raise ValueError(f"colors must be a non-empty subset of {list(COLORS)}, got {v}")
+    def _known(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        known = SHAPES if info.field_name == "shapes" else COLORS
+        if not v or any(x not in known for x in v):
+            raise ValueError(f"{info.field_name} must be a non-empty subset of {list(known)}, "
+                             f"got {v}")
         return v
 
     @model_validator(mode="after")
