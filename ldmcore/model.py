@@ -134,11 +134,6 @@ class LatentDiffusion(nn.Module):
 
     # ----------------------------------------------------------------- training
     def predict_eps(self, z: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        concat = cond.concat
-        if concat is not None and concat.shape[-2:] != z.shape[-2:]:
-            # sampling beyond the training size: the wiring resizes spatial conditioning
-            concat = torch.nn.functional.interpolate(concat, size=z.shape[-2:], mode="nearest")
-            cond = Conditioning(context=cond.context, concat=concat, vector=cond.vector)
         return self.schedule.to_eps(self.denoiser(z, t, **cond.kwargs()), z, t)
 
     def loss(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -217,6 +212,7 @@ class LatentDiffusion(nn.Module):
                 h, w = latent_size
         noise = torch.randn((n, c, h, w), generator=generator, dtype=torch.float32)
         noise = noise.to(device=ref.device, dtype=ref.dtype)
+        cond, uncond = _fit_concat(cond, (h, w)), _fit_concat(uncond, (h, w))
 
         def denoise(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return guider(self.predict_eps, z, t, cond, uncond, self.schedule)
@@ -226,6 +222,15 @@ class LatentDiffusion(nn.Module):
             **options, **sampler_options,
         )
         return z if return_latents else self.decode(z).clamp(-1, 1)
+
+
+def _fit_concat(cond: Conditioning, size: tuple[int, int]) -> Conditioning:
+    """Sampling at another size than trained: spatial conditioning is resized to z, once."""
+    concat = cond.concat
+    if concat is None or tuple(concat.shape[-2:]) == tuple(size):
+        return cond
+    concat = torch.nn.functional.interpolate(concat, size=size, mode="nearest")
+    return Conditioning(context=cond.context, concat=concat, vector=cond.vector)
 
 
 def _check_image_inputs(image, mask, strength) -> None:
