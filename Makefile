@@ -36,7 +36,9 @@ registry: install
 	$(BIN)/ldm registry build
 
 # Reproduce the shipped shapes-world models (registry/models/*.yaml record what was run).
-# About 1.5 h on 2 CPU cores; every step is resumable (`ldm train ... --resume`).
+# Measured on 2 CPU cores: decoder fine-tune 22 min; the two LDMs 27 and 41 min run side by
+# side (one thread each); run 1 of the autoencoder was not timed on an idle machine.
+# Every step is resumable (`ldm train ... --resume`).
 models: autoencoder
 	$(MAKE) model CONFIG=layout2img_hybrid NAME=shapes-layout2img TASK=layout2img STEPS=4000 \
 		DESC="$(LATENT); layout as tokens (cross-attention) + box raster (concat)"

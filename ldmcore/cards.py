@@ -22,6 +22,8 @@ def find_card(name: str) -> Path | None:
         if (root / f"{name}.yaml").is_file():
             return root / f"{name}.yaml"
     return None
+
+
 #: buffers kept in float32: the latent scale must not be rounded
 _KEEP_FP32 = ("scale_factor", "shift_factor")
 

@@ -48,12 +48,6 @@ class ShapesDataset(Dataset):
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.p.seed, _SPLIT_ID[self.p.split], index])
 
-    def scene_of(self, index: int):
-        """The layout (list of LayoutObject) of item `index`, without rendering it."""
-        if not 0 <= index < len(self):
-            raise IndexError(index)
-        return sample_scene(self.rng(index), self.scene)
-
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):
             raise IndexError(index)
