@@ -19,6 +19,7 @@ COMMANDS = {
     "train": "train",
     "eval": "evaluate",
     "convert": "convert",
+    "import": "import_cmd",
     "plot": "plot",
 }
 
