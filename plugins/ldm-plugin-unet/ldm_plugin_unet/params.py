@@ -21,7 +21,8 @@ class UNetParams(DenoiserParams):
     num_res_blocks: int = Field(2, gt=0, description="ResBlocks per level (down path)")
     attention_resolutions: list[int] = Field(
         default_factory=lambda: [2, 4],
-        description="downsample rates ds (1, 2, 4, ...) at which attention layers are placed",
+        description="downsample rates ds (1, 2, 4, ...) at which attention layers are placed; "
+                    "rates deeper than the last level are ignored (as CompVis)",
     )
     num_heads: int = Field(8, description="heads per attention layer (unless num_head_channels)")
     num_head_channels: int = Field(-1, description="channels per head; -1: use num_heads")
@@ -81,11 +82,12 @@ class UNetParams(DenoiserParams):
         if not self.channel_mult or any(m <= 0 for m in self.channel_mult):
             raise ValueError(f"channel_mult must be a non-empty list of positive ints, "
                              f"got {self.channel_mult}")
-        rates = [2**lvl for lvl in range(self.levels)]
-        bad = [r for r in self.attention_resolutions if r not in rates]
+        # A rate deeper than the last level is ignored, as CompVis' UNetModel does (bsr_sr
+        # ships [16, 8] on 4 levels); a value that is no downsample rate at all is a typo.
+        bad = [r for r in self.attention_resolutions if r < 1 or r & (r - 1)]
         if bad:
-            raise ValueError(f"attention_resolutions {bad} are never reached: downsample rates "
-                             f"of {self.levels} levels are {rates}")
+            raise ValueError(f"attention_resolutions {bad} are not downsample rates "
+                             f"(powers of two: 1, 2, 4, ...)")
         if isinstance(self.transformer_depth, list):
             if len(self.transformer_depth) != self.levels:
                 raise ValueError(f"transformer_depth list has {len(self.transformer_depth)} "
