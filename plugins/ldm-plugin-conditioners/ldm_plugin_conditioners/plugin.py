@@ -11,6 +11,7 @@ from .params import (
     BertTransformerParams,
     BoxRasterParams,
     ClassEmbedParams,
+    CompVisBertParams,
     HFTextParams,
     LayoutTokensParams,
     SpatialFirstStageParams,
@@ -43,6 +44,16 @@ def bert_transformer(params: BertTransformerParams, ctx: Any):
         return BertTransformer(params, _key(ctx, "caption"))
     except ValueError as exc:
         raise SpecError(f"conditioner bert_transformer: params.vocab: {exc}") from None
+
+
+def compvis_bert(params: CompVisBertParams, ctx: Any):
+    from .compvis_bert import CompVisBert
+
+    default = "caption" if params.use_tokenizer else "boxes"
+    try:
+        return CompVisBert(params, _key(ctx, default))
+    except ValueError as exc:
+        raise SpecError(f"conditioner compvis_bert: params.vocab: {exc}") from None
 
 
 def hf_text(params: HFTextParams, ctx: Any):
@@ -90,6 +101,9 @@ def ldmcore_register_components(register):
              description="learned class embedding (+ null class); Context(1, D) or Vector(D)")
     register("conditioner", "bert_transformer", BertTransformerParams, bert_transformer,
              description="BERT WordPiece tokens + transformer from scratch; Context(M, D)")
+    register("conditioner", "compvis_bert", CompVisBertParams, compvis_bert,
+             description="CompVis' BERTEmbedder key for key: WordPiece text or token ids / "
+                         "taming bbox tokens -> x-transformers encoder; Context(M, D)")
     register("conditioner", "hf_text", HFTextParams, hf_text,
              description="pretrained transformers text encoder from a local folder (MiniLM, CLIP)")
     register("conditioner", "layout_tokens", LayoutTokensParams, layout_tokens,
