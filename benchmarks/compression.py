@@ -137,9 +137,9 @@ def train_first_stage(spec: dict, f: int, root: Path, progress: bool) -> dict[st
 
 def load_first_stage(spec: dict, path: str, registry: Any) -> Any:
     from ldmcore.builder import BuildContext
+    from ldmcore.checkpoint.first_stage import load_first_stage as load
     from ldmcore.spec.resolve import resolve_spec
     from ldmcore.spec.wiring import check_wiring
-    from ldmcore.training.first_stage_io import load_first_stage as load
 
     resolved = resolve_spec(spec, registry=registry)
     ctx = BuildContext(spec=resolved, wiring=check_wiring(resolved), registry=registry)

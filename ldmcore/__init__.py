@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "build": ("ldmcore.builder", "build"),
-    "load": ("ldmcore.checkpoint.native", "load"),
+    "load": ("ldmcore.sources", "load"),
     "save": ("ldmcore.checkpoint.native", "save"),
     "resolve_spec": ("ldmcore.spec.resolve", "resolve_spec"),
     "LatentDiffusion": ("ldmcore.model", "LatentDiffusion"),

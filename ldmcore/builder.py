@@ -1,4 +1,8 @@
-"""`ldmcore.build`: a spec -> an assembled LatentDiffusion, every component from the registry."""
+"""`ldmcore.build`: a spec -> an assembled LatentDiffusion, every component from the registry.
+
+Layer: builder. It may import the spec, registry and plugin layers and ldmcore.checkpoint (to
+load the `checkpoint:` a node names); never training, evaluation, sources or the CLI.
+"""
 
 from __future__ import annotations
 
@@ -55,7 +59,7 @@ def build_from_spec(spec: Any, registry: Registry | None = None):
     ctx = BuildContext(spec=spec, wiring=check_wiring(spec), registry=registry)
     ctx.first_stage = ctx.instantiate("first_stage", spec.first_stage, "first_stage")
     if spec.first_stage.checkpoint:  # before conditioners that encode with it are built
-        from .training.first_stage_io import load_first_stage
+        from .checkpoint.first_stage import load_first_stage
 
         load_first_stage(ctx.first_stage, spec.first_stage.checkpoint, spec)
     slots = {
@@ -100,8 +104,10 @@ def build(
     overrides: Iterable[str] = (),
     *,
     registry: Registry | None = None,
+    name: str | None = None,
 ):
-    """Build the model a spec describes: `ldmcore.build("configs/layout2img.yaml")`."""
+    """Build the model a spec describes: `ldmcore.build("configs/layout2img.yaml")`. `name`
+    names a dict spec in messages (the file it was stored in)."""
     registry = _registry(registry)
-    spec = resolve_spec(source, overrides, registry=registry)
+    spec = resolve_spec(source, overrides, registry=registry, name=name)
     return build_from_spec(spec, registry)

@@ -1,7 +1,8 @@
 """Model cards: shipped weights in registry/models/ (fp16 safetensors) with a YAML card each.
 
 A card records the spec, the exact training commands, the sha256 of the weights and the metrics
-measured with `ldm eval`; `ldm registry check` verifies every card's file and hash.
+measured with `ldm eval`; `ldm registry check` verifies every card's file and hash. Finding a
+card by name is ldmcore.sources.card (a card is one way of naming a model).
 """
 
 from __future__ import annotations
@@ -12,17 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CheckpointError
-
-CARDS = Path("registry/models")
-
-
-def find_card(name: str) -> Path | None:
-    """registry/models/<name>.yaml under the working directory, else beside this checkout."""
-    for root in (CARDS, Path(__file__).resolve().parents[1] / CARDS):
-        if (root / f"{name}.yaml").is_file():
-            return root / f"{name}.yaml"
-    return None
-
+from .sources.card import CARDS, find_card, read_card
 
 #: buffers kept in float32: the latent scale must not be rounded
 _KEEP_FP32 = ("scale_factor", "shift_factor")
@@ -47,7 +38,7 @@ def _fp16_error(full: Path, half: Path) -> float:
     """max |Δ| of one denoiser forward between the fp32 and the fp16-stored weights."""
     import torch
 
-    from .checkpoint.native import load
+    from .sources import load
 
     outs = []
     for path in (full, half):
@@ -107,12 +98,10 @@ def export(weights: str | Path, name: str, *, task: str, commands: list[str],
 
 
 def read(name: str) -> dict:
-    import yaml
-
     path = find_card(name)
     if path is None:
         raise CheckpointError(f"no model card {CARDS / name}.yaml")
-    return yaml.safe_load(path.read_text())
+    return read_card(path)
 
 
 def verify(root: Path = CARDS) -> list[str]:

@@ -36,7 +36,7 @@ DEMOS = [
 def _open(card: str, task: str, steps: int):
     from . import build, cards
     from .errors import CheckpointError
-    from .model_source import open_model
+    from .sources import open_model
 
     overrides = [f"sampler.params.steps={steps}"]
     try:

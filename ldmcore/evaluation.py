@@ -25,9 +25,7 @@ from typing import Any
 import torch
 from torch.utils.data import default_collate
 
-from .errors import CheckpointError, DataError, LdmError, SpecError
-
-UNTRAINED = "untrained weights: a spec without --checkpoint (random initialisation)"
+from .errors import DataError, LdmError, SpecError
 
 
 @dataclass
@@ -57,28 +55,6 @@ class EvalResult:
 def _json_number(v: float) -> float | str:
     """Strict JSON has no inf/nan (PSNR of identical images is inf): write them as strings."""
     return v if math.isfinite(v) else str(v)
-
-
-# ----------------------------------------------------------------------------- opening models
-def open_for_eval(source: str, overrides: Sequence[str] = (), checkpoint: str | None = None):
-    """(model, notes): a .safetensors / model card as is; a spec + --checkpoint loaded (any
-    format); a spec alone with untrained weights (noted)."""
-    from .model_source import open_model
-
-    if checkpoint is None:
-        model = open_model(source, list(overrides))
-        spec_source = Path(source).suffix in (".yaml", ".yml")
-        return model, [UNTRAINED] if spec_source else []
-    if Path(source).suffix not in (".yaml", ".yml"):
-        raise CheckpointError(f"--checkpoint {checkpoint}: needs a .yaml spec to build into, "
-                              f"got '{source}' (a model file carries its own weights)")
-    if not Path(checkpoint).exists():
-        raise CheckpointError(f"checkpoint not found: {checkpoint}")
-    from .checkpoint.loading import from_checkpoint
-
-    model = from_checkpoint(checkpoint, source, list(overrides))
-    report = getattr(model, "load_report", None)
-    return model, [f"checkpoint: {n}" for n in getattr(report, "notes", None) or []]
 
 
 # ----------------------------------------------------------------------------- data
@@ -298,5 +274,5 @@ def save_eval_grid(result: EvalResult, path: str | Path, max_images: int = 64) -
     return save_grid(fake, path, captions=captions, boxes=boxes, upscale=upscale)
 
 
-__all__ = ["EvalResult", "evaluate", "open_for_eval", "build_evaluators", "evaluation_dataset",
-           "format_table", "save_eval_grid", "UNTRAINED"]
+__all__ = ["EvalResult", "evaluate", "build_evaluators", "evaluation_dataset",
+           "format_table", "save_eval_grid"]

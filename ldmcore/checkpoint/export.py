@@ -1,4 +1,4 @@
-"""Write a model in the three layouts and convert between them (`ldm convert`).
+"""Write a model in the three layouts (`ldm convert` reads any of them: ldmcore.sources.convert).
 
     native    one .safetensors, ldmcore keys, the resolved spec in metadata (ldmcore.save)
     compvis   .ckpt ({"state_dict": ...}) or .safetensors with model.diffusion_model. /
@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from ..errors import CheckpointError
 from .compvis import default_conditioner, model_to_compvis
 from .diffusers_folder import _contiguous, write_diffusers
 from .native import SPEC_KEY, save, spec_json
-from .report import LoadReport
 
 FORMATS = ("native", "compvis", "diffusers")
 
@@ -73,26 +71,3 @@ def save_as(model: Any, dst: str | Path, to: str | None = None, *,
     if to == "diffusers":
         return save_diffusers(model, dst, conditioner=conditioner)
     raise CheckpointError(f"unknown format '{to}' (formats: {', '.join(FORMATS)})")
-
-
-def convert(
-    src: str | Path,
-    dst: str | Path,
-    *,
-    spec: str | Path | Mapping[str, Any] | None = None,
-    to: str | None = None,
-    overrides: Iterable[str] = (),
-    registry: Any = None,
-    ema: bool = False,
-    strict: bool = True,
-    conditioner: str | None = None,
-    parts: Iterable[str] | None = None,
-) -> tuple[Path, LoadReport]:
-    """Read `src` in any layout into the spec's model (strictly), write it to `dst` as `to`."""
-    from .loading import from_checkpoint
-
-    if Path(dst).resolve() == Path(src).resolve():
-        raise CheckpointError(f"{dst}: destination is the source")
-    model = from_checkpoint(src, spec, overrides, registry=registry, ema=ema, strict=strict,
-                            conditioner=conditioner, parts=parts)
-    return save_as(model, dst, to, conditioner=conditioner), model.load_report

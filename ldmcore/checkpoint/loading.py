@@ -1,7 +1,8 @@
 """Load any checkpoint (native, CompVis/SD .ckpt/.safetensors, diffusers folder) into a model.
 
     report = load_checkpoint(model, "v1-5-pruned.safetensors", ema=True)
-    model = from_checkpoint("configs/sd15.yaml", "v1-5-pruned.ckpt")
+
+Layer: checkpoint. Building a model for a checkpoint is ldmcore.sources (`from_checkpoint`).
 
 Strict by default: every key of the selected parts must be present with its shape, nothing
 unexpected may remain, or a CheckpointError names the file, the first offending keys and what the
@@ -12,7 +13,7 @@ leaves the model as it was.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,27 +157,3 @@ def load_checkpoint(
         report.notes.append(note)
     model.load_state_dict(state, strict=False)
     return report
-
-
-def from_checkpoint(
-    source: str | Path,
-    spec: str | Path | Mapping[str, Any] | None = None,
-    overrides: Iterable[str] = (),
-    *,
-    registry: Any = None,
-    **load_options: Any,
-) -> Any:
-    """Build the model `spec` describes (or the spec stored in the checkpoint) and load it."""
-    from ..builder import build
-
-    ckpt = read_checkpoint(source)
-    if spec is None:
-        spec = ckpt.spec
-        if spec is None:
-            raise CheckpointError(
-                f"{ckpt.source}: a {ckpt.format} checkpoint does not say its architecture; "
-                "give the spec (--spec SPEC)"
-            )
-    model = build(spec, overrides, registry=registry)
-    model.load_report = load_checkpoint(model, ckpt, **load_options)
-    return model

@@ -1,10 +1,14 @@
 """ldmcore's own format: one safetensors file, the resolved spec in its metadata.
 
     ldmcore.save(model, "model.safetensors"); model = ldmcore.load("model.safetensors")
+
+Layer: checkpoint. Reading a file back into a model needs the builder, so `ldmcore.load` lives
+in ldmcore.sources; this module only writes and reads files.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -49,26 +53,44 @@ def _plain(state: dict) -> dict:
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
-    from safetensors import safe_open
-
+    """The file's metadata, parsed once per file version (a command asks several times)."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: a folder, expected a .safetensors file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    stat = path.stat()
     try:
-        with safe_open(str(path), framework="pt") as f:
-            return f.metadata() or {}
+        return dict(_header(str(path.resolve()), stat.st_mtime_ns, stat.st_size))
+    except PermissionError:
+        raise CheckpointError(f"{path}: permission denied") from None
     except Exception as exc:  # noqa: BLE001 - safetensors raises several types for bad files
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
 
 
-def load(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *, registry=None,
-         device: str | None = None, spec=None, **options):
-    """Rebuild the model from the spec stored in the file, then load its weights strictly.
+@functools.lru_cache(maxsize=64)
+def _header(path: str, mtime_ns: int, size: int) -> dict[str, str]:
+    from safetensors import safe_open
 
-    Any format loads: with `spec=` a CompVis/SD checkpoint or a diffusers folder is read too
-    (options: ema, strict, conditioner, parts; see ldmcore.checkpoint.loading).
-    """
-    from .loading import from_checkpoint
+    with safe_open(path, framework="pt") as f:
+        return f.metadata() or {}
 
-    model = from_checkpoint(path, spec, overrides, registry=registry, **options)
-    return model.to(device) if device else model
+
+def read_tensors(path: str | Path) -> dict:
+    from .readers import read_safetensors
+
+    return read_safetensors(Path(path))[0]
+
+
+def stored_spec(path: str | Path, metadata: dict[str, str]) -> dict | None:
+    """The spec a native file carries (None if it carries none)."""
+    text = metadata.get(SPEC_KEY)
+    if text is None:
+        return None
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: metadata '{SPEC_KEY}' is not JSON ({exc.msg})") from None
+    if not isinstance(spec, dict):
+        raise CheckpointError(f"{path}: metadata '{SPEC_KEY}' is not a spec mapping")
+    return spec

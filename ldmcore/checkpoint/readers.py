@@ -111,10 +111,9 @@ def read_file(path: str | Path) -> tuple[dict, dict[str, str]]:
         return read_safetensors(path)
     if path.suffix in PICKLE_SUFFIXES:
         obj = read_pickle(path)
-        from ..training.checkpointing import FORMAT as TRAINING_FORMAT
-        from ..training.checkpointing import exported_weights
+        from .training_format import exported_weights, is_training_state
 
-        if isinstance(obj, dict) and obj.get("format") == TRAINING_FORMAT:  # an `ldm train` .pt
+        if is_training_state(obj):  # an `ldm train` .pt
             return exported_weights(obj), {"format": "ldmcore", "ldmcore.spec": obj["spec"]}
         meta = {}
         if isinstance(obj, dict) and isinstance(obj.get("ldmcore_spec"), str):

@@ -38,7 +38,7 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from ..checkpoint.export import convert
+    from ..sources.convert import convert
 
     parts = [p.strip() for p in args.only.split(",") if p.strip()] if args.only else None
     dst, report = convert(

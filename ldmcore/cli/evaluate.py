@@ -42,13 +42,14 @@ def run(args) -> int:
 
     import torch
 
-    from ..evaluation import evaluate, format_table, open_for_eval, save_eval_grid
-    from ..model_source import is_first_stage_export
+    from ..evaluation import evaluate, format_table, save_eval_grid
+    from ..sources import open_for_use
 
     torch.manual_seed(args.seed)  # untrained weights (a spec alone) are then reproducible too
-    model, notes = open_for_eval(args.model, overrides, args.checkpoint)
+    opened = open_for_use(args.model, overrides, args.checkpoint)
+    model, notes = opened.model, opened.notes
     reconstruct = args.reconstruct or (
-        args.checkpoint is None and is_first_stage_export(args.model)
+        args.checkpoint is None and not opened.source.trained_denoiser
     )
     if args.device:
         model.to(args.device)

@@ -12,6 +12,8 @@ def configure(parser) -> None:
     parser.add_argument("model", help="a model (.safetensors, a card name in registry/models, a "
                         "training checkpoint .pt) or a spec (.yaml: untrained weights)")
     parser.add_argument("overrides", nargs="*", help="key=value spec overrides")
+    parser.add_argument("--checkpoint", help="weights for a spec MODEL (native, CompVis/SD .ckpt "
+                        "or .safetensors, diffusers folder, an `ldm train` .pt)")
     parser.add_argument("--prompt", help="text for a txt2img model")
     parser.add_argument("--class", dest="class_", help="class id or name for a class2img model")
     parser.add_argument("--layout", help='boxes: "circle red 0.1 0.1 0.4 0.4; square blue ..."')
@@ -100,16 +102,22 @@ def _image_inputs(model, args, batch: dict) -> tuple[dict, dict]:
 
 
 def run(args) -> int:
+    import sys
+
     import torch
 
     from ..errors import CheckpointError
-    from ..model_source import is_first_stage_export, open_model
+    from ..sources import open_for_use, resolve
     from ..viz import save_grid
 
-    if is_first_stage_export(args.model):
-        raise CheckpointError(f"{args.model}: an autoencoder (first-stage) export has no trained "
+    source = resolve(args.checkpoint or args.model)
+    if not source.trained_denoiser:
+        raise CheckpointError(f"{source.name}: an autoencoder (first-stage) export has no trained "
                               "denoiser to generate with; `ldm eval` scores its reconstructions")
-    model = open_model(args.model, _overrides(args))
+    opened = open_for_use(args.model, _overrides(args), args.checkpoint)
+    for note in opened.notes:
+        print(f"note: {note}", file=sys.stderr)
+    model = opened.model
     model.eval()
     texts = _texts(args)
     batch = make_batch(model.spec, texts, args.num_samples)

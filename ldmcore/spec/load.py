@@ -69,11 +69,13 @@ def _apply_overrides(cfg: DictConfig, overrides: Iterable[str]) -> DictConfig:
 
 
 def load_raw(
-    source: str | Path | Mapping[str, Any], overrides: Iterable[str] = ()
+    source: str | Path | Mapping[str, Any], overrides: Iterable[str] = (),
+    name: str | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """Return (plain dict, a name for messages) with overrides applied and `${...}` resolved."""
+    """Return (plain dict, a name for messages) with overrides applied and `${...}` resolved.
+    A dict is named `name` in messages (e.g. the file it was stored in), else `<dict>`."""
     if isinstance(source, Mapping):
-        name = "<dict>"
+        name = name or "<dict>"
         cfg = OmegaConf.create(dict(source))
     else:
         name = str(source)

@@ -95,11 +95,13 @@ def resolve_spec(
     overrides: Iterable[str] = (),
     *,
     registry: Registry | None = None,
+    name: str | None = None,
 ) -> BaseModel:
-    """Load, override, validate and port-check a spec. Raises SpecError with a one-line message."""
+    """Load, override, validate and port-check a spec. Raises SpecError with a one-line message
+    naming the spec (`name` names a dict source: the file it came from)."""
     if registry is None:
         from ..plugins import default_registry
 
         registry = default_registry()
-    data, name = load_raw(source, overrides)
+    data, name = load_raw(source, overrides, name)
     return validate_data(data, registry, name)

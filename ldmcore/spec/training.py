@@ -18,6 +18,8 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, Field, ValidationError, create_model, model_validator
 
+from .strict import Strict
+
 STAGES = ("first_stage", "diffusion")
 
 #: keys that may change between a run and its resumption (cadence, length, where to write)
@@ -54,8 +56,6 @@ def for_stage(training: Any, stage: str) -> Any:
 
 def training_model(dataset_union: Any) -> type[BaseModel]:
     """The TrainingSpec model, with `dataset` a union of the installed dataset components."""
-    from .models import Strict
-
     return create_model(
         "TrainingSpec",
         __base__=Strict,

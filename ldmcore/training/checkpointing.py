@@ -10,7 +10,6 @@ checkpoint and pointer untouched. Files are read back with `torch.load(weights_o
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -18,12 +17,12 @@ from typing import Any
 
 import torch
 
-from ..dotted import under
+from ..checkpoint.training_format import FORMAT, exported_weights  # noqa: F401 - re-exported
 from ..errors import CheckpointError
+from ..spec.diff import spec_diff  # noqa: F401 - re-exported (resume checks use it)
 
 CKPT_DIR = "checkpoints"
 LATEST = "latest"
-FORMAT = "ldmcore-train/1"
 _NAME = re.compile(r"^step_(\d+)\.pt$")
 
 
@@ -97,14 +96,6 @@ def load_checkpoint(path: str | Path, *, mmap: bool = False) -> dict[str, Any]:
     return state
 
 
-def exported_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """A training checkpoint's weights as its run's export would hold them, in the keys of the
-    whole model: the EMA where one is kept, a first stage's keys under `first_stage.`."""
-    if state["stage"] == "first_stage":
-        return {f"first_stage.{k}": v for k, v in state["model"].items()}
-    return {**state["model"], **(state.get("ema") or {})}
-
-
 def find_resume(resume: str | None, run_dir: Path) -> Path | None:
     """`--resume auto` -> latest in the spec's run dir (None: start fresh); a dir or a file."""
     if resume is None:
@@ -120,28 +111,3 @@ def find_resume(resume: str | None, run_dir: Path) -> Path | None:
             raise CheckpointError(f"--resume {target}: no checkpoint in {checkpoint_dir(target)}")
         return found
     raise CheckpointError(f"--resume {target}: no such run directory or checkpoint")
-
-
-# ----------------------------------------------------------------------------- spec identity
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out or {prefix: {}}
-    return {prefix: value}
-
-
-def spec_diff(old: dict, new: dict, ignore: tuple[str, ...] = (), limit: int = 6) -> list[str]:
-    """'path: old -> new' for every leaf that differs (keys under `ignore` skipped)."""
-    a, b = _flatten(old), _flatten(new)
-
-    lines = []
-    for key in sorted(set(a) | set(b)):
-        if under(key, ignore) or a.get(key, "<absent>") == b.get(key, "<absent>"):
-            continue
-        lines.append(f"{key}: {json.dumps(a.get(key, '<absent>'))} -> "
-                     f"{json.dumps(b.get(key, '<absent>'))}")
-    if len(lines) > limit:
-        lines = lines[:limit] + [f"... {len(lines) - limit} more"]
-    return lines

@@ -7,9 +7,11 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from ldmcore.checkpoint import convert, from_checkpoint, save_compvis, save_diffusers  # noqa: E402
+from ldmcore.checkpoint import save_compvis, save_diffusers  # noqa: E402
 from ldmcore.checkpoint.export import compvis_state  # noqa: E402
 from ldmcore.cli.main import main  # noqa: E402
+from ldmcore.sources import from_checkpoint  # noqa: E402
+from ldmcore.sources.convert import convert  # noqa: E402
 
 
 def _outputs(model):

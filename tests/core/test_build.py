@@ -89,7 +89,7 @@ def test_load_corrupt_file(registry, tmp_path):
 
 
 def test_node_checkpoints_are_loaded_by_the_builder(registry, spec_dict, tmp_path):
-    from ldmcore.training.first_stage_io import export_first_stage
+    from ldmcore.checkpoint.first_stage import export_first_stage
 
     trained = ldmcore.build(spec_dict, registry=registry)
     trained.first_stage.scale_factor.fill_(0.25)

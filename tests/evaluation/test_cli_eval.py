@@ -114,7 +114,7 @@ def test_too_many_samples_and_checkpoint_without_spec(tmp_path, capsys):
 
 def test_first_stage_export_is_scored_on_reconstructions(tmp_path, capsys):
     """A first-stage export evaluates D(E(x)) against x; the numbers follow the weights."""
-    from ldmcore.training.first_stage_io import export_first_stage
+    from ldmcore.checkpoint.first_stage import export_first_stage
 
     model = ldmcore.build(SUPERRES, TINY)
     path = export_first_stage(model.first_stage, model.spec, tmp_path / "fs.safetensors")

@@ -81,14 +81,14 @@ def test_train_both_stages_through_the_cli(tmp_path, capsys):
     assert (first / "loss.png").is_file() and (second / "loss.png").is_file()
 
     # a training checkpoint opens as a model: its spec, its (EMA) weights = the run's export
-    from ldmcore.model_source import is_first_stage_export, open_model
+    from ldmcore.sources import open_model, resolve
 
     step = "checkpoints/step_00000003.pt"
     exported = model.state_dict()
     for key, value in open_model(str(second / step)).state_dict().items():
         assert torch.equal(value, exported[key]), key
-    assert not is_first_stage_export(str(second / step))
-    assert is_first_stage_export(str(first / step))
+    assert resolve(str(second / step)).trained_denoiser
+    assert not resolve(str(first / step)).trained_denoiser
     fs_export = open_model(str(first / "first_stage.safetensors")).first_stage.state_dict()
     opened = open_model(str(first / step)).first_stage.state_dict()
     assert all(torch.equal(opened[k], v) for k, v in fs_export.items())
@@ -96,7 +96,7 @@ def test_train_both_stages_through_the_cli(tmp_path, capsys):
     assert main(["eval", str(first / step), "-n", "4", "--no-progress", "--out", str(out)]) == 0
     assert set(yaml.safe_load(out.read_text())["metrics"]) == {"psnr", "ssim"}
     # ... and loads into a spec like any other weights file (`--checkpoint`)
-    from ldmcore.checkpoint.loading import from_checkpoint
+    from ldmcore.sources import from_checkpoint
 
     loaded = from_checkpoint(str(second / step), str(spec)).state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in exported.items())
