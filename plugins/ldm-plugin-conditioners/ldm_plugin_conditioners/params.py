@@ -111,6 +111,10 @@ class SpatialRescaleParams(ConditionerParams):
         1, gt=0, description="the input comes at 1/input_factor of the image resolution"
     )
     mode: Literal["nearest", "bilinear", "bicubic", "area"] = "bilinear"
+    n_stages: int | None = Field(
+        None, ge=0, description="CompVis SpatialRescaler: n_stages resizes by `multiplier` each, "
+        "plain F.interpolate(mode) (no antialias); null: one resize to the latent grid")
+    multiplier: float = Field(0.5, gt=0, description="per-stage scale factor (with n_stages)")
     channel_map: bool = Field(
         True, description="learned 1x1 conv to out_channels (false: channels pass as they are)"
     )
@@ -153,6 +157,9 @@ class SpatialMaskParams(ConditionerParams):
     mode: Literal["nearest", "area", "max"] = Field(
         "nearest", description="nearest (as LDM's inpainting model), area (fraction) or max (any)"
     )
+    values: Literal["01", "pm1"] = Field(
+        "01", description="output range: 01 (0 keep, 1 fill) or pm1 (2m - 1, as CompVis' "
+                          "scripts/inpaint.py feeds LDM's inpainting model)")
 
     def output_port(self, wiring: str, latent: Latent) -> Port:
         _only("spatial_mask", wiring, ("concat",))

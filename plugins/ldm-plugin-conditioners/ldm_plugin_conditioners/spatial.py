@@ -58,6 +58,7 @@ class SpatialRescale(Conditioner):
         self.num_classes = params.num_classes
         self.channels = params.channels_in
         self.input_factor, self.mode = params.input_factor, params.mode
+        self.n_stages, self.multiplier = params.n_stages, params.multiplier
         self.channel_mapper = (
             nn.Conv2d(self.channels, params.out_channels, 1, bias=params.bias)
             if params.channel_map else nn.Identity()
@@ -67,6 +68,8 @@ class SpatialRescale(Conditioner):
         if self.num_classes is None:
             return _image_like(y, self.key, self.channels)
         ids = torch.as_tensor(y)
+        if ids.ndim == 4 and ids.is_floating_point() and ids.shape[1] == self.num_classes:
+            return ids  # already one-hot (B, num_classes, H, W), as CompVis' datasets give it
         if ids.ndim == 4 and ids.shape[1] == 1:
             ids = ids[:, 0]
         if ids.ndim != 3 or ids.is_floating_point():
@@ -86,7 +89,15 @@ class SpatialRescale(Conditioner):
         ref = next(self.parameters(), None)
         if ref is not None:
             x = x.to(device=ref.device, dtype=ref.dtype)
-        x = _resize(x, _target(x, self.input_factor, self.f, self.key), self.mode)
+        size = _target(x, self.input_factor, self.f, self.key)
+        if self.n_stages is None:
+            x = _resize(x, size, self.mode)
+        else:  # CompVis: n_stages x F.interpolate(scale_factor=multiplier), e.g. 2 x bilinear 0.5
+            for _ in range(self.n_stages):
+                x = F.interpolate(x, scale_factor=self.multiplier, mode=self.mode)
+            if tuple(x.shape[-2:]) != size:
+                raise DataError(f"'{self.key}': {self.n_stages} stages x {self.multiplier} give "
+                                f"{tuple(x.shape[-2:])}, the latent grid is {size}")
         return self.channel_mapper(x)
 
 
@@ -116,6 +127,7 @@ class SpatialMask(Conditioner):
         super().__init__()
         self.key, self.f = key, f
         self.input_factor, self.mode = params.input_factor, params.mode
+        self.pm1 = params.values == "pm1"
 
     def forward(self, y: Any) -> torch.Tensor:
         m = torch.as_tensor(y)
@@ -125,6 +137,5 @@ class SpatialMask(Conditioner):
         if m.numel() and (m.min() < 0 or m.max() > 1):
             raise DataError(f"'{self.key}': mask values must lie in [0, 1]")
         size = _target(m, self.input_factor, self.f, self.key)
-        if self.mode == "max":
-            return F.adaptive_max_pool2d(m, size)
-        return _resize(m, size, self.mode)
+        m = F.adaptive_max_pool2d(m, size) if self.mode == "max" else _resize(m, size, self.mode)
+        return m * 2 - 1 if self.pm1 else m
