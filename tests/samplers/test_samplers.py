@@ -137,8 +137,9 @@ def test_any_latent_size_progress_and_generator(name, capsys):
     assert torch.equal(a, c) != stochastic
 
 
-def test_ddim_compvis_final_step_and_eta_one_matches_ddpm_variance():
-    """CompVis ᾱ_prev[0] = ᾱ[ts[0]]: the last DDIM step (η = 0) leaves z unchanged."""
+def test_ddim_final_alpha_choices_and_eta_one_matches_ddpm_variance():
+    """Default (CompVis alphas_prev[0] = ᾱ[0]): the last step moves from ᾱ[1] to ᾱ[0];
+    `first_step` lands on ᾱ[ts[0]] = ᾱ[1], leaving z unchanged."""
     s = NoiseSchedule.preset("sd")
     calls, seen = [], []
 
@@ -149,6 +150,12 @@ def test_ddim_compvis_final_step_and_eta_one_matches_ddpm_variance():
 
     out = make("ddim", steps=5).sample(denoise, torch.ones(1, 1, 2, 2), s, progress=False)
     assert calls == [801, 601, 401, 201, 1]
+    a1, a0 = float(s.alphas_cumprod[1]), float(s.alphas_cumprod[0])
+    x0 = (seen[-1] - (1 - a1) ** 0.5 * 0.3) / a1**0.5
+    assert torch.allclose(out, a0**0.5 * x0 + (1 - a0) ** 0.5 * 0.3, atol=1e-6)
+    seen.clear()
+    out = make("ddim", steps=5, final_alpha="first_step").sample(
+        denoise, torch.ones(1, 1, 2, 2), s, progress=False)
     assert torch.allclose(out, seen[-1], atol=1e-6)
     # η = 1: σ_t² equals the DDPM posterior variance β̃ between consecutive steps
     a_t, a_s = float(s.alphas_cumprod[500]), float(s.alphas_cumprod[499])

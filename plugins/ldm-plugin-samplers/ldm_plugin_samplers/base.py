@@ -14,7 +14,7 @@ import torch
 from pydantic import ValidationError
 from tqdm.auto import tqdm
 
-from ldmcore.diffusion.spacing import spaced_timesteps
+from ldmcore.diffusion.spacing import SIGMA_SPACINGS, spaced_timesteps
 from ldmcore.errors import SamplingError
 from ldmcore.interfaces import Scheduler
 
@@ -77,11 +77,12 @@ class Loop:
         return z if self.known is None else self.known.final(z)
 
     def final_alpha(self, mode: str) -> float:
+        """ᾱ the last DDIM/PLMS step lands on (see params.FinalAlpha)."""
         if mode == "one":
             return 1.0
         if mode == "alpha0":
-            return self.alpha(0)
-        return self.alpha(self.all_ts[-1])  # CompVis: ᾱ_prev[0] = ᾱ[ts[0]]
+            return self.alpha(0)  # CompVis make_ddim_sampling_parameters: alphas_prev[0] = ᾱ[0]
+        return self.alpha(self.all_ts[-1])  # ᾱ at the smallest visited timestep
 
 
 class Sampler(Scheduler):
@@ -114,7 +115,8 @@ class Sampler(Scheduler):
             raise SamplingError(
                 f"sampler '{self.name}': steps={steps} exceeds the {T} diffusion timesteps"
             )
-        return spaced_timesteps(p.spacing, T, steps, p.offset)
+        sigmas = schedule.sigmas.tolist() if p.spacing in SIGMA_SPACINGS else None
+        return spaced_timesteps(p.spacing, T, steps, p.offset, sigmas)
 
     # ------------------------------------------------------------------ checks
     @staticmethod

@@ -2,6 +2,7 @@
 
     none        ε̂ = ε(z_t, c)
     cfg         ε̂ = ε(z_t, ∅) + w (ε(z_t, c) − ε(z_t, ∅))     (Ho & Salimans; one batched call)
+                optionally only for σ_t in `interval` (Kynkäänniemi et al. 2024), else ε(z_t, c)
     classifier  ε̂ = ε(z_t, c) − s √(1−ᾱ_t) ∇_{z_t} log p(y | z_t)
     image_l2    the same with log p(y | z_t) = −½ ‖y − T(D(ẑ0(z_t)))‖²      (LDM Appendix C)
 
@@ -66,18 +67,37 @@ class NoGuidance(BoundGuider):
 
 
 class ClassifierFree(BoundGuider):
+    """CFG, optionally limited to noise levels σ_t ∈ [σ_lo, σ_hi] (guidance interval).
+
+    Outside the interval ε̂ = ε(z_t, c): one conditional call instead of the batched pair.
+    """
+
     name = "cfg"
     needs_uncond = True
 
-    def __init__(self, scale: float) -> None:
+    def __init__(self, scale: float, interval: tuple[float, float] | None = None) -> None:
         self.scale = scale
+        self.interval = interval
+
+    def _guided(self, t: torch.Tensor, schedule: Any) -> torch.Tensor | None:
+        """Per-sample mask of σ_t inside the interval (None = no interval: all guided)."""
+        if self.interval is None:
+            return None
+        sigma = schedule.sigmas.to(t.device)[t.long()]
+        return (sigma >= self.interval[0]) & (sigma <= self.interval[1])
 
     def __call__(self, predict, z, t, cond, uncond, schedule):
         if self.scale == 1.0:
             return predict(z, t, cond)
+        inside = self._guided(t, schedule)
+        if inside is not None and not bool(inside.any()):
+            return predict(z, t, cond)
         # one batched call of [uncond, cond]
         e_u, e_c = predict(torch.cat([z, z]), torch.cat([t, t]), uncond.cat(cond)).chunk(2)
-        return e_u + self.scale * (e_c - e_u)
+        guided = e_u + self.scale * (e_c - e_u)
+        if inside is None or bool(inside.all()):
+            return guided
+        return torch.where(inside.reshape(-1, *([1] * (z.ndim - 1))), guided, e_c)
 
 
 class GradientGuider(BoundGuider):

@@ -2,20 +2,23 @@
 
 Defaults follow CompVis / Stable Diffusion v1: "uniform" spacing with the +1 offset
 (50 of 1000 steps: 981 … 1). `final_alpha` names what ᾱ the last DDIM/PLMS step lands on:
-  first_step  ᾱ at the smallest visited timestep (CompVis: ᾱ_prev[0] = ᾱ[ts[0]])
-  alpha0      ᾱ_0 (diffusers `set_alpha_to_one=False`, the SD preset)
+  alpha0      ᾱ at index 0 (the default: CompVis `make_ddim_sampling_parameters` sets
+              alphas_prev[0] = alphacums[0]; diffusers `set_alpha_to_one=False`)
+  first_step  ᾱ at the smallest visited timestep (ᾱ[1] with the +1 offset): the last step is a
+              no-op transfer to the noise level it starts from; kept for older ldmcore samples
   one         1.0 (diffusers `set_alpha_to_one=True`: land on the clean sample)
+`spacing: logsnr | karras` are defined by noise levels (ldmcore/diffusion/spacing.py).
 """
 
 from __future__ import annotations
 
 from typing import Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ldmcore.params import Params
 
-Spacing = Literal["uniform", "quad", "linspace", "trailing"]
+Spacing = Literal["uniform", "quad", "linspace", "trailing", "logsnr", "karras"]
 FinalAlpha = Literal["first_step", "alpha0", "one"]
 
 
@@ -36,11 +39,11 @@ class DDPMParams(SamplerParams):
 
 class DDIMParams(SamplerParams):
     eta: float = Field(0.0, ge=0.0, description="η: 0 = deterministic DDIM, 1 = DDPM-like")
-    final_alpha: FinalAlpha = "first_step"
+    final_alpha: FinalAlpha = Field("alpha0", description="ᾱ the last step lands on")
 
 
 class PLMSParams(SamplerParams):
-    final_alpha: FinalAlpha = "first_step"
+    final_alpha: FinalAlpha = Field("alpha0", description="ᾱ the last step lands on")
 
 
 class DPMSolverParams(SamplerParams):
@@ -63,6 +66,18 @@ class CFGParams(Params):
     scale: float = Field(
         ..., description="w in ε̂ = ε(∅) + w (ε(c) − ε(∅)); 1 = plain conditional"
     )
+    interval: Optional[tuple[float, float]] = Field(
+        None,
+        description="[σ_lo, σ_hi]: guide only where σ_t = √((1−ᾱ_t)/ᾱ_t) lies in it, else one "
+        "conditional call (Kynkäänniemi et al. 2024); None = every step",
+    )
+
+    @field_validator("interval")
+    @classmethod
+    def _ordered(cls, v: Optional[tuple[float, float]]) -> Optional[tuple[float, float]]:
+        if v is not None and not 0 <= v[0] <= v[1]:
+            raise ValueError(f"needs 0 ≤ σ_lo ≤ σ_hi, got {list(v)}")
+        return v
 
 
 class ClassifierParams(Params):

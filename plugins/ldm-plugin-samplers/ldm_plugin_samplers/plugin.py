@@ -34,7 +34,7 @@ def _cfg(p: P.CFGParams, ctx: Any):
             "guider: cfg (scale) needs conditioning but the spec has no conditioners; "
             "use guider.type=none"
         )
-    return ClassifierFree(p.scale)
+    return ClassifierFree(p.scale, p.interval)
 
 
 def _none(p: Any, ctx: Any):
