@@ -2,12 +2,8 @@
 
 import pytest
 import torch
-from ldm_plugin_samplers.guiders import (
-    ClassifierFree,
-    ClassifierGuidance,
-    ImageL2Guidance,
-    NoGuidance,
-)
+from ldm_plugin_samplers.guiders import ClassifierFree, ClassifierGuidance, NoGuidance
+from ldm_plugin_samplers.image_guidance import ImageL2Guidance
 
 import ldmcore
 from ldmcore.conditioning import Conditioning
@@ -57,17 +53,17 @@ def test_image_l2_gradient_through_decoder_and_downsampling():
     z, t = torch.randn(1, 1, 4, 4), torch.tensor([60])
     a = float(S.alphas_cumprod[60])
     decode = lambda x: torch.repeat_interleave(torch.repeat_interleave(x, 2, 2), 2, 3)  # noqa: E731
-    y = torch.randn(1, 1, 4, 4)  # half the decoded 8×8: T = 2×2 average pooling (inferred)
-    g = ImageL2Guidance(1.5, None).bind(decode=decode, y=y)
+    y = torch.randn(1, 1, 4, 4)  # half the decoded 8×8: T = 2×2 average pooling
+    g = ImageL2Guidance(1.5, "area").bind(decode=decode, y=y)
     out = g(lambda z, t, c: torch.zeros_like(z), z, t, Conditioning(), None, S)
     # ε = 0 ⇒ ẑ0 = z/√ᾱ, T(D(ẑ0)) = ẑ0, ∇_z log p = (y − z/√ᾱ)/√ᾱ
     grad = (y - z / a**0.5) / a**0.5
     assert torch.allclose(out, -1.5 * (1 - a) ** 0.5 * grad, atol=1e-5)
-    bad = ImageL2Guidance(1.0, None).bind(decode=decode, y=torch.randn(1, 1, 3, 3))
-    with pytest.raises(SamplingError, match="decoded image"):
+    bad = ImageL2Guidance(1.0, "identity").bind(decode=decode, y=torch.randn(1, 1, 4, 4))
+    with pytest.raises(SamplingError, match="identity needs y at the sampled image size"):
         bad(lambda z, t, c: torch.zeros_like(z), z, t, Conditioning(), None, S)
     with pytest.raises(SamplingError, match="'y'"):
-        ImageL2Guidance(1.0, None).bind(decode=decode)
+        ImageL2Guidance(1.0).bind(decode=decode)
 
 
 def _spec(spec_dict, sampler, guider):
@@ -101,7 +97,7 @@ def test_image_guidance_pulls_samples_towards_y(registry, spec_dict):
     model = ldmcore.build(_spec(spec_dict, "ddim", "image_l2"), ["guider.params.scale=20"],
                           registry=registry)
     y = {"class": torch.tensor([1, 2])}
-    target = torch.zeros(2, 3, 4, 4)  # low-res target: T = 2× average pooling, inferred
+    target = torch.zeros(2, 3, 4, 4)  # low-res target: T = the default bicubic downsampling
     target[:, 0] = 0.8
     dist = lambda x: (torch.nn.functional.avg_pool2d(x, 2) - target).pow(2).mean().item()  # noqa
     guided = model.sample(y, generator=torch.Generator().manual_seed(1), progress=False,

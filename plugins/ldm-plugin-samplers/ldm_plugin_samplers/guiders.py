@@ -4,7 +4,8 @@
     cfg         ε̂ = ε(z_t, ∅) + w (ε(z_t, c) − ε(z_t, ∅))     (Ho & Salimans; one batched call)
                 optionally only for σ_t in `interval` (Kynkäänniemi et al. 2024), else ε(z_t, c)
     classifier  ε̂ = ε(z_t, c) − s √(1−ᾱ_t) ∇_{z_t} log p(y | z_t)
-    image_l2    the same with log p(y | z_t) = −½ ‖y − T(D(ẑ0(z_t)))‖²      (LDM Appendix C)
+    image_l2    the same with log p(y | z_t) = −½ ‖y − T(D(ẑ0(z_t)))‖²      (LDM Appendix C,
+                image_guidance.py)
 
 Sign: the score is ∇ log p_t(z) = −ε / √(1−ᾱ_t), so adding ∇ log p(y | z_t) to the score
 subtracts √(1−ᾱ_t) ∇ log p(y | z_t) from ε (Dhariwal & Nichol 2021, Alg. 2).
@@ -21,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch.nn import functional as F
 
 from ldmcore.errors import SamplingError
 from ldmcore.interfaces import Guider
@@ -135,47 +135,3 @@ class ClassifierGuidance(GradientGuider):
                 f"got {tuple(out.shape)}"
             )
         return out
-
-
-class ImageL2Guidance(GradientGuider):
-    """log p(y | z_t) = −½ ‖y − T(D(ẑ0(z_t)))‖², gradient through the decoder.
-
-    guidance={'y': image in [-1, 1], (B or 1, C, H', W')}; T is identity when y has the decoded
-    size, else average pooling by `downsample` (inferred from the sizes when not set).
-    """
-
-    name = "image_l2"
-    inputs = required = ("y",)
-    y: torch.Tensor | None = None
-
-    def __init__(self, scale: float, downsample: int | None) -> None:
-        super().__init__(scale)
-        self.downsample = downsample
-
-    def bind(self, *, decode=None, **inputs):
-        if decode is None:
-            raise SamplingError("guider 'image_l2' needs the model's decode (use model.sample)")
-        y = inputs.get("y")
-        if y is not None and (not torch.is_tensor(y) or y.ndim != 4):
-            raise SamplingError("guider 'image_l2': guidance y must be a (B, C, H, W) image tensor")
-        return super().bind(decode=decode, **inputs)
-
-    def degrade(self, image: torch.Tensor) -> torch.Tensor:
-        """T: identity, or average pooling to y's size."""
-        factor = self.downsample
-        if factor is None:
-            factor = image.shape[-1] // self.y.shape[-1] if self.y.shape[-1] else 0
-        if factor < 1 or image.shape[-2] != self.y.shape[-2] * factor or (
-            image.shape[-1] != self.y.shape[-1] * factor
-        ):
-            raise SamplingError(
-                f"guider 'image_l2': y is {tuple(self.y.shape[-2:])} but the decoded image is "
-                f"{tuple(image.shape[-2:])} (downsample={self.downsample})"
-            )
-        return image if factor == 1 else F.avg_pool2d(image, factor)
-
-    def log_prob_of(self, z, t, eps, schedule):
-        x0 = schedule.eps_to_x0(eps, z, t)  # ẑ0 = (z_t − √(1−ᾱ_t) ε̂) / √ᾱ_t
-        image = self.degrade(self.decode(x0))
-        y = self.y.to(image)
-        return -0.5 * (y - image).pow(2).flatten(1).sum(1)

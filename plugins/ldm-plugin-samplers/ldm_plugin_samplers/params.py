@@ -85,7 +85,13 @@ class ClassifierParams(Params):
 
 
 class ImageL2Params(Params):
-    scale: float = Field(1.0, ge=0.0, description="s in ε̂ = ε − s √(1−ᾱ_t) ∇ log p(y | z_t)")
-    downsample: Optional[int] = Field(
-        None, ge=1, description="T = average pooling by this factor; None = infer from y's size"
+    scale: float = Field(
+        0.3, ge=0.0,
+        description="s in ε̂ = ε − s √(1−ᾱ_t) ∇ log p(y | z_t), log p = −½‖y − T(D(ẑ0))‖² summed "
+        "over y's pixels; default measured in benchmarks/image_guidance.md",
+    )
+    transform: Literal["bicubic", "area", "identity"] = Field(
+        "bicubic",
+        description="T from the sampled image to y's size: antialiased bicubic (the paper's), "
+        "area averaging, or identity (y at the sampled size)",
     )

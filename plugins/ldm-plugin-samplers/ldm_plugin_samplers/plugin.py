@@ -50,9 +50,9 @@ def _classifier(p: P.ClassifierParams, ctx: Any):
 
 
 def _image_l2(p: P.ImageL2Params, ctx: Any):
-    from .guiders import ImageL2Guidance
+    from .image_guidance import ImageL2Guidance
 
-    return ImageL2Guidance(p.scale, p.downsample)
+    return ImageL2Guidance(p.scale, p.transform)
 
 
 SAMPLERS = {
