@@ -44,6 +44,14 @@ class DiffusionSpec(Strict):
         return data
 
 
+class SamplingSpec(Strict):
+    """How `sample()` runs, whatever the sampler (ldmcore/precision.py)."""
+
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "fp32", description="denoiser dtype while sampling; auto = bf16 where the CPU/GPU has it"
+    )
+
+
 # Fields every node of a kind carries besides `type` and `params`.
 _NODE_FIELDS: dict[str, dict[str, Any]] = {
     "first_stage": {"checkpoint": (Optional[str], None)},
@@ -104,6 +112,7 @@ def _build(registry: Registry) -> type[BaseModel]:
         diffusion=(DiffusionSpec, Field(default_factory=DiffusionSpec)),
         sampler=(unions["scheduler"], ...),
         guider=(unions["guider"], ...),
+        sampling=(SamplingSpec, Field(default_factory=SamplingSpec)),
         training=(Optional[training], None),
         evaluators=(dict[str, evaluator], Field(default_factory=dict)),
     )
