@@ -14,6 +14,7 @@ from torch import nn
 from .conditioning import Conditioning
 from .errors import DataError, SamplingError
 from .ports import Context, Port
+from .precision import resolve_precision, sampling_context
 
 
 class ConditionerSlot(nn.Module):
@@ -152,6 +153,13 @@ class LatentDiffusion(nn.Module):
         return self.schedule.loss(out, z0, noise, t)
 
     # ----------------------------------------------------------------- sampling
+    def _predict_in(self, dtype: torch.dtype):
+        """predict_eps with the denoiser run in `dtype`, ε̂ formed in the latent's dtype."""
+        def predict(z: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
+            out = self.denoiser(z.to(dtype), t, **cond.kwargs()).to(z.dtype)
+            return self.schedule.to_eps(out, z, t)
+        return predict
+
     @torch.no_grad()
     def sample(
         self,
@@ -166,6 +174,7 @@ class LatentDiffusion(nn.Module):
         mask: torch.Tensor | None = None,
         strength: float | None = None,
         guidance: dict | None = None,
+        precision: str | None = None,
         **sampler_options: Any,
     ) -> torch.Tensor:
         """Draw images (in [-1, 1]) given the conditioning inputs in `batch`.
@@ -174,6 +183,8 @@ class LatentDiffusion(nn.Module):
         (0, 1]: start from x0 noised to that fraction of the steps) and for inpainting (`mask`
         (B or 1, 1, H, W), 1 = region to generate, replaced by mask elsewhere at every step).
         `guidance` holds the guider's sampling-time inputs (classifier: log_prob, image_l2: y).
+        `precision` (auto | fp32 | bf16 | fp16, default the spec's sampling.precision) is the
+        denoiser's dtype during the call (ldmcore/precision.py).
         """
         batch = batch or {}
         if self.guider.needs_uncond and not len(self.conditioners):
@@ -213,14 +224,21 @@ class LatentDiffusion(nn.Module):
         noise = torch.randn((n, c, h, w), generator=generator, dtype=torch.float32)
         noise = noise.to(device=ref.device, dtype=ref.dtype)
         cond, uncond = _fit_concat(cond, (h, w)), _fit_concat(uncond, (h, w))
+        dtype = resolve_precision(precision or self.spec.sampling.precision, ref.device)
+        predict = self.predict_eps
+        if dtype != ref.dtype:  # the denoiser runs in dtype, the sampler's state stays in ref's
+            cond, uncond = (c.map(lambda v: v.to(dtype) if v.is_floating_point() else v)
+                            for c in (cond, uncond))
+            predict = self._predict_in(dtype)
 
         def denoise(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return guider(self.predict_eps, z, t, cond, uncond, self.schedule)
+            return guider(predict, z, t, cond, uncond, self.schedule)
 
-        z = self.sampler.sample(
-            denoise, noise, self.schedule, generator=generator, progress=progress,
-            **options, **sampler_options,
-        )
+        with sampling_context(self.denoiser, dtype):  # + cached cross-attention K/V
+            z = self.sampler.sample(
+                denoise, noise, self.schedule, generator=generator, progress=progress,
+                **options, **sampler_options,
+            )
         return z if return_latents else self.decode(z).clamp(-1, 1)
 
 

@@ -92,7 +92,7 @@ def test_vector_wiring_builds_adm_label_emb(registry, spec):
     ("change", "words"),
     [
         ({"channel_mult": []}, "channel_mult must be a non-empty"),
-        ({"attention_resolutions": [8]}, "attention_resolutions [8] are never reached"),
+        ({"attention_resolutions": [3]}, "attention_resolutions [3] are not downsample rates"),
         ({"num_heads": 3}, "not divisible by 3 heads"),
         ({"num_head_channels": 24}, "not divisible by num_head_channels 24"),
         ({"model_channels": 40}, "not divisible by norm_groups 32"),
@@ -106,6 +106,14 @@ def test_bad_params_are_spec_errors_naming_the_path(registry, spec, change, word
     assert "denoiser.params" in str(info.value) and words in str(info.value)
     with pytest.raises(ValidationError, match=words.replace("[", r"\[").replace("]", r"\]")):
         UNetParams(**(TINY | change))
+
+
+def test_unreached_attention_rates_are_ignored_as_compvis():
+    deep = UNetParams(**(TINY | {"attention_resolutions": [2, 8]}))  # 2 levels: rates 1, 2
+    assert deep.attention_resolutions == [2, 8]
+    net = UNetModel(deep)
+    plain = UNetModel(UNetParams(**(TINY | {"attention_resolutions": [2]})))
+    assert net.state_dict().keys() == plain.state_dict().keys()
 
 
 def test_heads_rule_matches_compvis():

@@ -6,6 +6,9 @@ V = W_V tau(y) (paper eq. 3). Names follow CompVis `ldm.modules.attention`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -15,7 +18,16 @@ from .layers import maybe_checkpoint, normalization, zero_module
 
 
 class CrossAttention(nn.Module):
-    """Multi-head attention of x (B, N, query_dim) to context (B, M, context_dim) or to itself."""
+    """Multi-head attention of x (B, N, query_dim) to context (B, M, context_dim) or to itself.
+
+    K = W_K τ(y) and V = W_V τ(y) depend on the context only, which is constant through one
+    `sample()` call (and CFG's null context too), so inside `sampling_cache()` they are computed
+    once per distinct context and reused at every step. A context is "the same" when it is the
+    same tensor or an equal one (exact comparison), so the result is bit-identical.
+    """
+
+    #: entries kept per layer: cond, null and CFG's [null, cond] batch fit with room to spare
+    CACHE_SIZE = 4
 
     def __init__(
         self, query_dim: int, heads: int, dim_head: int, context_dim: int | None = None,
@@ -29,11 +41,36 @@ class CrossAttention(nn.Module):
         self.to_k = nn.Linear(context_dim, inner, bias=False)
         self.to_v = nn.Linear(context_dim, inner, bias=False)
         self.to_out = nn.Sequential(nn.Linear(inner, query_dim), nn.Dropout(dropout))
+        self._kv_cache: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
+
+    @contextmanager
+    def sampling_cache(self) -> Iterator[None]:
+        """Cache cross-attention K/V for the duration of one sampling call."""
+        previous, self._kv_cache = self._kv_cache, []
+        try:
+            yield
+        finally:
+            self._kv_cache = previous
+
+    def _kv(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cache = self._kv_cache
+        if cache is None:
+            return self.to_k(context), self.to_v(context)
+        for ctx, k, v in cache:
+            if ctx is context or (ctx.shape == context.shape and ctx.dtype == context.dtype
+                                  and ctx.device == context.device and torch.equal(ctx, context)):
+                return k, v
+        k, v = self.to_k(context), self.to_v(context)
+        cache.append((context, k, v))
+        del cache[: -self.CACHE_SIZE]
+        return k, v
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        context = x if context is None else context
         b, n, _ = x.shape
-        q, k, v = self.to_q(x), self.to_k(context), self.to_v(context)
+        if context is None:  # self-attention: K/V follow x, never cached
+            q, k, v = self.to_q(x), self.to_k(x), self.to_v(x)
+        else:
+            q, (k, v) = self.to_q(x), self._kv(context)
         q, k, v = (t.view(b, t.shape[1], self.heads, -1).transpose(1, 2) for t in (q, k, v))
         out = attention(q, k, v).transpose(1, 2).reshape(b, n, -1)
         return self.to_out(out)
