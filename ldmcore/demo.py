@@ -51,12 +51,11 @@ def _open(card: str, task: str, steps: int):
 def _grid(model, option: str, texts: list[str], out: Path, seed: int) -> Path:
     import torch
 
-    from .cli.generate import make_batch
+    from .inputs import read_inputs
     from .viz import save_grid
 
-    key = {"layout": "boxes", "prompt": "caption"}[option]
     per = 2
-    batches = [make_batch(model.spec, {key: t}, per) for t in texts]
+    batches = [read_inputs(model.spec, {option: t}).batch(per) for t in texts]
     batch = {k: (torch.cat([b[k] for b in batches]) if isinstance(batches[0][k], torch.Tensor)
                  else sum((b[k] for b in batches), [])) for k in batches[0]}
     images = model.sample(batch, generator=torch.Generator().manual_seed(seed), progress=False)

@@ -6,11 +6,14 @@ checked before anything is built. Every params model forbids unknown keys.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
 from .ports import Context, Latent, Port, Spatial, Vector
+
+if TYPE_CHECKING:
+    from .inputs import InputFormat
 
 
 class Params(BaseModel):
@@ -28,6 +31,11 @@ class ConditionerParams(Params):
     def output_port(self, wiring: str, latent: Latent) -> Port:
         """The port this conditioner produces under `wiring` for a first stage giving `latent`."""
         raise NotImplementedError
+
+    def input_format(self, key: str) -> InputFormat | None:
+        """How a user gives this conditioner's input `key` (ldmcore.inputs). None: as text
+        the dataset reads, or derived by the task."""
+        return None
 
 
 class DenoiserParams(Params):
@@ -50,11 +58,19 @@ class TaskParams(Params):
         """Batch keys the task derives itself (e.g. `lowres`, `mask`)."""
         return set()
 
+    def input_formats(self) -> list[InputFormat]:
+        """Inputs a user gives for the keys this task derives (inpainting: image and mask)."""
+        return []
+
 
 class DatasetParams(Params):
     def provided_keys(self) -> set[str]:
         """Keys every item of the dataset carries (e.g. image, class, caption, boxes)."""
         return {"image"}
+
+    def palette(self) -> list[tuple[int, int, int]] | None:
+        """8-bit RGB of each segmentation id (index = id), for maps given as colours."""
+        return None
 
     def parse_input(self, key: str, text: str) -> Any:
         """One item's value for batch `key` from command-line text (`ldm generate --KEY`).

@@ -6,24 +6,18 @@ HELP = "evaluate a model (or a spec + --checkpoint) on N held-out items: metrics
 
 
 def configure(parser) -> None:
-    parser.add_argument("model", help="a spec (.yaml; with --checkpoint, or untrained weights), "
-                        "a model (.safetensors), a card name in registry/models, or a training "
-                        "checkpoint (RUN/checkpoints/step_*.pt)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="spec overrides")
-    parser.add_argument("--checkpoint", help="weights for the spec (native, CompVis/SD .ckpt or "
-                        ".safetensors, diffusers folder, an `ldm train` .pt)")
+    from .generate import add_model_options
+
+    add_model_options(parser, what="the model to score")
     parser.add_argument("-n", "--num-samples", type=int, required=True,
                         help="number of held-out items to sample and score")
     parser.add_argument("--batch-size", type=int, default=16, help="sampling batch size")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, help="sampler steps (sampler.params.steps)")
     parser.add_argument("--evaluator", action="append", default=None, metavar="NAME",
                         help="only this evaluator (an entry of the spec's evaluators:, or an "
                         "evaluator type with default params); repeatable")
     parser.add_argument("--device", default=None, help="e.g. cuda, cpu (default: cpu)")
     parser.add_argument("--out", default="outputs/eval.json", help="JSON results path")
     parser.add_argument("--grid", default=None, metavar="PNG", help="also save a grid of samples")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--reconstruct", action="store_true",
                         help="score the first stage's reconstructions D(E(x)) instead of samples "
                         "(automatic for a first-stage export)")
@@ -36,9 +30,12 @@ def run(args) -> int:
         raise DataError(f"--num-samples must be positive, got {args.num_samples}")
     if args.batch_size <= 0:
         raise DataError(f"--batch-size must be positive, got {args.batch_size}")
-    overrides = list(args.overrides)
-    if args.steps is not None:
-        overrides.append(f"sampler.params.steps={args.steps}")
+    from .generate import check_out, sampling_overrides
+
+    overrides = sampling_overrides(args)
+    check_out(args.out, ".json")
+    if args.grid:
+        check_out(args.grid)
 
     import torch
 

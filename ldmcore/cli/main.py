@@ -16,6 +16,7 @@ COMMANDS = {
     "schema": "schema",
     "registry": "registry_cmd",
     "generate": "generate",
+    "inputs": "inputs_cmd",
     "train": "train",
     "eval": "evaluate",
     "convert": "convert",
@@ -25,18 +26,40 @@ COMMANDS = {
 
 
 def make_parser() -> argparse.ArgumentParser:
+    parser, _ = _parsers()
+    return parser
+
+
+def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     parser = argparse.ArgumentParser(
         prog="ldm",
         description="Latent diffusion models assembled from plugins by a YAML graph spec.",
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = {}
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"ldmcore.cli.{module_name}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.configure(p)
-        p.set_defaults(_run=module.run)
-    return parser
+        p.set_defaults(_run=module.run, command=name)
+        commands[name] = p
+    return parser, commands
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Options, positionals and key=value overrides in any order after the command
+    (`ldm generate MODEL --prompt x guider.params.scale=2`)."""
+    parser, commands = _parsers()
+    at = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if at is None or argv[at] not in commands:
+        return parser.parse_args(argv)
+    parser.parse_args(argv[:at])  # --version / --help before the command
+    command = commands[argv[at]]
+    try:
+        return command.parse_intermixed_args(argv[at + 1:])
+    except TypeError:  # a command with sub-commands of its own (registry)
+        return command.parse_args(argv[at + 1:])
 
 
 def _version() -> str:
@@ -46,10 +69,9 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = make_parser()
-    args = parser.parse_args(argv)
+    args = parse(sys.argv[1:] if argv is None else list(argv))
     if not getattr(args, "_run", None):
-        parser.print_help()
+        make_parser().print_help()
         return 0
     try:
         return int(args._run(args) or 0)

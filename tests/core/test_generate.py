@@ -66,8 +66,8 @@ def test_img2img_strength(tmp_path, picture_and_mask):
 @pytest.mark.parametrize("args, fragment", [
     (["--layout", "circle purple 0.1 0.1 0.5 0.5"], "unknown object 'purple circle'"),
     (["--layout", "circle red 0.5 0.1 0.2 0.5"], "layout"),
-    (["--mask", "m.png"], "need --image"),
-    (["--image", "missing.png"], "image not found"),
+    (["--mask", "m.png"], "--mask needs --image"),
+    (["--image", "missing.png"], "--image missing.png: no such file"),
     (["--image", str(CONFIGS.parent / "README.md")], "not a readable image"),
 ])
 def test_bad_inputs_are_one_line_errors(args, fragment, capsys):

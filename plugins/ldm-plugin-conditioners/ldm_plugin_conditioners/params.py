@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from ldmcore.inputs import InputFormat
 from ldmcore.params import ConditionerParams, Context, Latent, Params, Port, Spatial, Vector
 
 from .resources import hf_hidden_size
@@ -28,6 +29,9 @@ class ClassEmbedParams(ConditionerParams):
     def output_port(self, wiring: str, latent: Latent) -> Port:
         _only("class_embed", wiring, ("crossattn", "vector"))
         return Context(1, self.dim) if wiring == "crossattn" else Vector(self.dim)
+
+    def input_format(self, key: str) -> InputFormat:
+        return InputFormat(key, "class", option="class")
 
 
 class TransformerParams(ConditionerParams):
@@ -58,6 +62,9 @@ class BertTransformerParams(TransformerParams):
         _only("bert_transformer", wiring, ("crossattn",))
         return Context(self.max_length, self.dim)
 
+    def input_format(self, key: str) -> InputFormat:
+        return InputFormat(key, "text")
+
 
 class HFTextParams(ConditionerParams):
     """A pretrained transformers text encoder from a local folder (MiniLM, CLIPTextModel...)."""
@@ -77,6 +84,9 @@ class HFTextParams(ConditionerParams):
         dim = self.proj_dim or hf_hidden_size(self.path)
         return Context(self.max_length, dim)
 
+    def input_format(self, key: str) -> InputFormat:
+        return InputFormat(key, "text")
+
 
 class LayoutTokensParams(TransformerParams):
     """Boxes -> (c, l, b) tokens on a grid x grid lattice -> transformer -> Context(3K, dim).
@@ -92,6 +102,9 @@ class LayoutTokensParams(TransformerParams):
     def output_port(self, wiring: str, latent: Latent) -> Port:
         _only("layout_tokens", wiring, ("crossattn",))
         return Context(3 * self.max_objects, self.dim)
+
+    def input_format(self, key: str) -> InputFormat:
+        return InputFormat(key, "boxes")
 
 
 class SpatialRescaleParams(ConditionerParams):
@@ -137,6 +150,11 @@ class SpatialRescaleParams(ConditionerParams):
         _only("spatial_rescale", wiring, ("concat",))
         return Spatial(self.out_channels, latent.factor)
 
+    def input_format(self, key: str) -> InputFormat:
+        if self.num_classes:  # a semantic map
+            return InputFormat(key, "label_map", num_classes=self.num_classes)
+        return InputFormat(key, "image", scale=self.input_factor)
+
 
 class SpatialFirstStageParams(ConditionerParams):
     """Encode an image-like input (a masked image) with the model's own frozen first stage."""
@@ -165,6 +183,9 @@ class SpatialMaskParams(ConditionerParams):
         _only("spatial_mask", wiring, ("concat",))
         return Spatial(1, latent.factor)
 
+    def input_format(self, key: str) -> InputFormat:
+        return InputFormat(key, "mask")
+
 
 class BoxRasterParams(ConditionerParams):
     """Boxes drawn as per-class coverage maps on the latent grid (a spatial path for layouts,
@@ -178,6 +199,9 @@ class BoxRasterParams(ConditionerParams):
     def output_port(self, wiring: str, latent: Latent) -> Port:
         _only("box_raster", wiring, ("concat",))
         return Spatial(self.num_classes, latent.factor)
+
+    def input_format(self, key: str) -> InputFormat:
+        return InputFormat(key, "boxes")
 
 
 class BBoxTokensParams(Params):
@@ -237,3 +261,6 @@ class CompVisBertParams(ConditionerParams):
     def output_port(self, wiring: str, latent: Latent) -> Port:
         _only("compvis_bert", wiring, ("crossattn",))
         return Context(self.max_seq_len, self.n_embed)
+
+    def input_format(self, key: str) -> InputFormat:
+        return InputFormat(key, "text" if self.layout is None else "boxes")

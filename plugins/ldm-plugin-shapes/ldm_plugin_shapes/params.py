@@ -50,6 +50,13 @@ class ShapesParams(DatasetParams):
     def provided_keys(self) -> set[str]:
         return {"image", "class", "caption", "boxes", "segmentation"}
 
+    def palette(self) -> list[tuple[int, int, int]]:
+        """Segmentation id -> RGB (vocab.SEGMENTATION_PALETTE): 0 black, objects in their
+        colour, shaded by shape."""
+        from .vocab import SEGMENTATION_PALETTE
+
+        return list(SEGMENTATION_PALETTE)
+
     def parse_input(self, key: str, text: str):
         """`ldm generate` inputs: --layout 'circle red 0.1 0.1 0.4 0.4; ...', --class 'red
         circle' (or an id), --prompt 'a red circle above a blue square'."""

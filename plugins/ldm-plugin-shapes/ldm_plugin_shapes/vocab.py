@@ -34,6 +34,14 @@ PALETTE: dict[str, tuple[float, float, float]] = {
 }
 BACKGROUND: tuple[float, float, float] = (0.88, 0.88, 0.88)
 
+#: segmentation maps as pictures: id 0 (background) black; an object class in its colour,
+#: full for circles, 70 % for squares, 45 % for triangles (8-bit RGB, index = segmentation id)
+SHAPE_SHADE: tuple[float, ...] = (1.0, 0.7, 0.45)
+SEGMENTATION_PALETTE: tuple[tuple[int, int, int], ...] = ((0, 0, 0),) + tuple(
+    tuple(round(255 * c * SHAPE_SHADE[s]) for c in PALETTE[COLORS[k]])
+    for s in range(NUM_SHAPES) for k in range(NUM_COLORS)
+)
+
 #: spatial relations used in two-object captions: word -> (dx, dy) direction of A relative to B
 RELATIONS: tuple[str, ...] = ("above", "below", "left of", "right of")
 

@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from ldmcore.inputs import InputFormat
 from ldmcore.params import TaskParams
 
 
@@ -88,3 +89,8 @@ class InpaintingParams(TaskParams):
 
     def added_keys(self) -> set[str]:
         return {self.mask_key, self.masked_key}
+
+    def input_formats(self) -> list[InputFormat]:
+        """The picture to fill in and the mask of where: the masked image is derived."""
+        return [InputFormat("image", "image", help="the picture to fill in (resized to the "
+                            "sample's size, with a note)"), InputFormat(self.mask_key, "mask")]
