@@ -158,9 +158,7 @@ def _sample_size(spec, formats, values, size, factor) -> tuple[int, int]:
 # ----------------------------------------------------------------------------- per kind
 def _parse(fmt: InputFormat, text: str, spec: Any, size: tuple[int, int], notes: list[str]):
     if fmt.kind == "text":
-        if not text.strip():
-            raise DataError(f"{fmt.flag}: empty text")
-        return text
+        return text  # '' is the empty caption: a text conditioner's unconditional input
     if fmt.kind in ("class", "boxes", "dataset"):
         return _dataset_parse(spec, fmt, text)
     want = (size[0] // fmt.scale, size[1] // fmt.scale)
