@@ -214,6 +214,10 @@ def _draw(model: Any, dataset: Any, where: str, n: int, batch_size: int, seed: i
         raise DataError(f"{where} items have no 'image' to compare samples with")
     model.eval()
     device = next(model.parameters()).device
+    # items rendered at another size than trained (e.g. training.val_dataset.params.size=64)
+    # are sampled at their size: convolutional sampling, scored at that size
+    f = model.spec.first_stage.params.latent_port().factor
+    latent_size = (batch["image"].shape[-2] // f, batch["image"].shape[-1] // f)
     samples = []
     for start in tqdm(range(0, n, batch_size), desc="sampling", unit="batch",
                       disable=not progress):
@@ -223,7 +227,7 @@ def _draw(model: Any, dataset: Any, where: str, n: int, batch_size: int, seed: i
         else:
             g = torch.Generator().manual_seed(mix_seed(seed, 2, start))
             out = model.sample(part, num_samples=len(part["image"]), generator=g,
-                               progress=False)
+                               latent_size=latent_size, progress=False)
         samples.append(out.float().cpu())
     return batch, torch.cat(samples)
 
