@@ -9,7 +9,11 @@ directions; each projection of the mixture is a 1-D mixture whose quantiles are 
 (bisection on its CDF), so no reference sample adds noise. `floor` is the same number for N
 exact draws from the mixture (pure finite-sample error). All runs share the same initial noise.
 
-    OMP_NUM_THREADS=1 python benchmarks/sampler_quality.py          # about 1.5 min on one core
+    OMP_NUM_THREADS=1 python benchmarks/sampler_quality.py          # about 3 min on one core
+
+With diffusers installed, its DPMSolverMultistepScheduler (dpmsolver++, order 2) runs on the
+same denoiser and noise with log-SNR-uniform steps (`use_lu_lambdas`) and Karras σ
+(`use_karras_sigmas`), next to ours with `spacing: logsnr` / `karras`.
 """
 
 from __future__ import annotations
@@ -88,14 +92,33 @@ GRID = {
     "euler_ancestral": [20, 50, 100, 200],
     "ddpm": [50, 100, 250, 1000],
 }
-# DDIM / PLMS land on the clean sample like the others (not CompVis' ᾱ[ts[0]]; reported apart)
+# DDIM / PLMS land on the clean sample like the others (CompVis' ᾱ[0] is reported apart)
 CLEAN = {"ddim": {"final_alpha": "one"}, "plms": {"final_alpha": "one"}}
+DIFFUSERS_FLAGS = {"logsnr": "use_lu_lambdas", "karras": "use_karras_sigmas"}
+
+
+def diffusers_dpm(denoise, noise: torch.Tensor, steps: int, flag: str) -> torch.Tensor | None:
+    """diffusers' DPM-Solver++(2M) with one of its σ spacings on the same ε (None if absent)."""
+    try:
+        import diffusers
+    except ImportError:
+        return None
+    sched = diffusers.DPMSolverMultistepScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+        beta_schedule="scaled_linear", algorithm_type="dpmsolver++", solver_order=2,
+        **{flag: True})
+    sched.set_timesteps(steps)
+    z = noise * sched.init_noise_sigma
+    for t in sched.timesteps:
+        eps = denoise(z, torch.full((z.shape[0],), int(t)))
+        z = sched.step(eps, t, z).prev_sample
+    return z
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=10000, help="samples per run")
-    ap.add_argument("--spacings", default="uniform,trailing")
+    ap.add_argument("--spacings", default="uniform,trailing,logsnr,karras")
     ap.add_argument("--std-scale", type=float, default=1.0, help="multiply the mode widths")
     args = ap.parse_args()
     global STDS
@@ -131,13 +154,25 @@ def main() -> None:
             cells = " | ".join(f"{table[(name, s)][st]:.4f}" for s in spacings)
             print(f"| {name} | {st} | {nfe(name, st)} | {cells} |")
     print()
+    ddim100 = table[("ddim", "uniform")][100] if "uniform" in spacings else None
     for s in spacings:
-        compvis = quality("ddim", 100, s, final_alpha="first_step")
-        ddim100 = table[("ddim", s)][100]
+        compvis = quality("ddim", 100, s, final_alpha="alpha0")
+        own = table[("ddim", s)][100]
         dpm = table[("dpm_solver_pp", s)]
-        match = next((st for st in sorted(dpm) if dpm[st] <= ddim100), None)
-        print(f"{s}: DDIM-100 W2 = {ddim100:.4f} (CompVis final step: {compvis:.4f}); "
-              f"DPM-Solver++(2M) first matches it at NFE = {match}")
+        target = own if ddim100 is None else ddim100
+        match = next((st for st in sorted(dpm) if dpm[st] <= target), None)
+        print(f"{s}: DDIM-100 W2 = {own:.4f} (CompVis final step ᾱ[0]: {compvis:.4f}); "
+              f"DPM-Solver++(2M) first reaches DDIM-100 (uniform) at NFE = {match}")
+    rows = [(s, st) for s in spacings if s in DIFFUSERS_FLAGS
+            for st in GRID["dpm_solver_pp"] if st <= 30]
+    theirs = {(s, st): diffusers_dpm(denoise, noise, st, DIFFUSERS_FLAGS[s]) for s, st in rows}
+    if rows and all(v is not None for v in theirs.values()):
+        print("\nDPM-Solver++(2M), ours vs diffusers on the same denoiser and noise:\n")
+        print("| spacing | NFE | W2 ours | W2 diffusers |")
+        print("|---|---:|---:|---:|")
+        for s, st in rows:
+            print(f"| {s} | {st} | {table[('dpm_solver_pp', s)][st]:.4f} | "
+                  f"{sliced_w2(theirs[(s, st)], dirs, q):.4f} |")
     print(f"({time.time() - start:.0f} s)")
 
 
