@@ -168,9 +168,13 @@ def evaluate(
         evaluators = evaluators or ["psnr", "ssim"]
         notes.append("first stage: scored reconstructions D(E(x)) of held-out images")
     if not isinstance(evaluators, Mapping):
+        chosen = bool(evaluators)
         with torch.enable_grad():  # a dataset-feature FID trains its CNN on first use
             evaluators = build_evaluators(spec, model.task, registry, evaluators,
                                           progress=progress)
+        if not chosen and not spec.evaluators:
+            notes.append(f"the spec has no evaluators: section; scored with task "
+                         f"'{spec.task.type}''s default ({', '.join(evaluators)})")
 
     with torch.no_grad():
         batch, fake = _draw(model, dataset, where, num_samples, batch_size, seed, progress,

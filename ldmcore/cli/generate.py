@@ -64,6 +64,8 @@ def sampling_overrides(args) -> list[str]:
 
 
 def configure(parser) -> None:
+    parser.epilog = ("`ldm inputs MODEL` lists the inputs MODEL takes and their formats; options "
+                     "and key=value overrides may come in any order.")
     add_model_options(parser, what="the model to sample")
     for option, text in INPUT_OPTIONS.items():
         flag = "--class" if option == "class_" else f"--{option}"

@@ -145,3 +145,11 @@ def test_dataset_feature_fid_trains_once_and_is_labelled(tmp_path, registry, cap
     ev = build_evaluators(model.spec, model.task, registry, ["fid"])["fid"]  # from the cache
     assert ev(real=res.real, fake=res.real)["dataset_feature_fid"] == pytest.approx(0, abs=1e-6)
     assert ev(real=res.real, fake=res.images)["dataset_feature_fid"] == pytest.approx(value)
+
+
+def test_the_task_default_evaluator_is_said(registry):
+    """A spec without evaluators: is scored by its task's default, and the result says so."""
+    model = _build("superres", TINY16, registry)
+    model.spec.evaluators = {}
+    res = evaluate(model, num_samples=2, batch_size=2, progress=False, registry=registry)
+    assert any("no evaluators: section" in n for n in res.notes), res.notes
