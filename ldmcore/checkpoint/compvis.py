@@ -80,6 +80,28 @@ def _conditioner_target(state: Mapping[str, Any], conditioner: str | None,
     )
 
 
+def first_stage_mirror(state: Mapping[str, Any]) -> list[str]:
+    """cond_stage_model.* keys when they repeat first_stage_model.* exactly (same names,
+    shapes and values), else []."""
+    cond = [k for k in state if k.startswith(COND)]
+    if not cond:
+        return []
+    for k in cond:
+        twin = state.get(VAE + k[len(COND):])
+        if twin is None or twin.shape != state[k].shape or not _same(twin, state[k]):
+            return []
+    return cond
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return bool((a == b).all())
+    except (RuntimeError, TypeError):  # meta tensors carry no values: names and shapes decide
+        return True
+
+
 def _ema_flat(unet_key: str) -> str:
     return EMA + "diffusion_model" + unet_key.replace(".", "")
 
@@ -95,6 +117,9 @@ def compvis_to_model(
 ) -> Mapped:
     """Rename a CompVis / SD (or bare VAE / UNet) state dict to ldmcore model keys."""
     names = list(conditioners)
+    mirror = conditioner is None and first_stage_mirror(state)
+    if mirror:  # CompVis' __is_first_stage__ (inpainting): cond_stage_model IS the first stage
+        state = {k: v for k, v in state.items() if not k.startswith(COND)}
     target = _conditioner_target(state, conditioner, names, source)
     prefixed = any(k.startswith((UNET, VAE, COND, EXTRA)) for k in state)
     out: dict[str, Any] = {}
@@ -119,6 +144,10 @@ def compvis_to_model(
         else:
             out[key] = value  # reported as unexpected
     mapped = Mapped(out, ignored)
+    if mirror:
+        mapped.ignored += sorted(mirror)
+        mapped.notes.append(f"cond_stage_model.* ({len(mirror)} tensors) is the first stage "
+                            "again (CompVis __is_first_stage__); loaded once, as first_stage")
     if ema:
         _use_ema(mapped, state, expected, source)
     mapped.parts = {_part_of(k) for k in out if k.startswith(("first_stage.", "denoiser.",
