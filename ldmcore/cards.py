@@ -8,7 +8,6 @@ card by name is ldmcore.sources.card (a card is one way of naming a model).
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -65,20 +64,22 @@ def export(weights: str | Path, name: str, *, task: str, commands: list[str],
            root: Path = CARDS) -> Path:
     """Write root/<name>.safetensors (fp16) and root/<name>.yaml; return the card path."""
     import yaml
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
-    weights = Path(weights)
-    if not weights.is_file():
-        raise CheckpointError(f"weights not found: {weights}")
-    with safe_open(str(weights), framework="pt") as f:
-        metadata = f.metadata() or {}
+    from .checkpoint.native import read_tensors
+    from .sources import resolve
+
+    source = resolve(str(weights))  # the header read once: its spec, which part it is
+    if source.kind != "native":
+        raise CheckpointError(f"{weights}: a model card ships an ldmcore .safetensors "
+                              f"(ldm train's export), not a {source.kind} source")
+    weights = source.path
     root.mkdir(parents=True, exist_ok=True)
     out = root / f"{name}.safetensors"
-    save_file(_half(load_file(str(weights))), str(out), metadata=metadata)
+    save_file(_half(read_tensors(weights)), str(out), metadata=source.metadata)
     out.chmod(0o644)
-    spec = json.loads(metadata.get("ldmcore.spec", "{}"))
-    first_stage_only = metadata.get("ldmcore.part") == "first_stage"
+    spec = source.spec or {}
+    first_stage_only = not source.trained_denoiser
     card = {
         "name": name,
         "task": task,
