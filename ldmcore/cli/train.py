@@ -29,21 +29,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None,
                         help="cpu, cuda, cuda:1 ... (default: this process's GPU, else CPU)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _accept_overrides_anywhere(parser)
-
-
-def _accept_overrides_anywhere(parser: argparse.ArgumentParser) -> None:
-    """`ldm train SPEC --stage diffusion a.b=1`: key=value words after options are overrides
-    too (argparse alone only takes them before the first option)."""
-    parse_known = parser.parse_known_args
-
-    def parse_known_args(args=None, namespace=None):
-        ns, rest = parse_known(args, namespace)
-        extra = [a for a in rest if "=" in a and not a.startswith("-")]
-        ns.overrides = [*(getattr(ns, "overrides", None) or []), *extra]
-        return ns, [a for a in rest if a not in extra]
-
-    parser.parse_known_args = parse_known_args
 
 
 def run(args: argparse.Namespace) -> int:

@@ -26,9 +26,16 @@ import torch
 from ..errors import LdmError, SpecError
 from ..spec.training import for_stage
 from . import distributed as D
-from .checkpointing import find_resume, load_checkpoint, save_checkpoint, spec_diff
+from .checkpointing import (
+    find_resume,
+    load_checkpoint,
+    load_resumable,
+    save_checkpoint,
+    spec_diff,
+)
 from .data import StepSampler, build_dataset, fixed_batch, mix_seed, step_batches, to_device
 from .errors import TrainingError
+from .lock import RunLock
 from .metrics import Meter, MetricsWriter
 from .objectives import DiffusionObjective, FirstStageObjective, NonFinite
 from .scale_factor import estimate_scale_factor
@@ -86,7 +93,7 @@ class Trainer:
     def __init__(self, source: Any, overrides: Iterable[str], *, stage: str | None,
                  resume: str | None, registry: Any, progress: bool, env: D.DistEnv,
                  callback: Callable[[int, Trainer], None] | None = None) -> None:
-        from ..builder import BuildContext, build_from_spec
+        from ..builder import BuildContext
         from ..spec.resolve import resolve_spec
         from ..spec.wiring import check_wiring
 
@@ -107,6 +114,21 @@ class Trainer:
         self.stage = choose_stage(spec, fs, stage)
         self.t = for_stage(spec.training, self.stage)
         self.run_dir = run_dir(spec, self.stage)
+        self.lock = RunLock(self.run_dir)  # held by rank 0 (the only writer) for the run
+        self._collective("lock the run directory", self.lock.acquire)
+        try:
+            self._setup(fs, resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        self.lock.release()
+
+    def _setup(self, fs: Any, resume: str | None) -> None:
+        from ..builder import build_from_spec
+
+        spec, env, registry = self.spec, self.env, self.registry
         self.dataset = build_dataset(spec, registry, self.t.dataset)
         if self.stage == "diffusion":
             weights = first_stage_weights(spec, fs)
@@ -122,9 +144,10 @@ class Trainer:
             self.model = fs.to(env.device)
             self.objective = FirstStageObjective(self.model, self.t, env)
         self.step = self.saved_step = 0
-        self.checkpoint = find_resume(resume, self.run_dir)
-        if self.checkpoint is not None:
-            self._resume(self.checkpoint)
+        self.checkpoint = None
+        target = find_resume(resume, self.run_dir)
+        if target is not None:
+            self._resume(target)
         elif resume == "auto":
             _note(env, f"nothing to resume in {self.run_dir}; starting at step 0")
 
@@ -135,8 +158,12 @@ class Trainer:
             load_first_stage(first_stage, path, self.spec)
 
     # ------------------------------------------------------------------ resume
-    def _resume(self, path: Path) -> None:
-        state = load_checkpoint(path)
+    def _resume(self, target: Path) -> None:
+        """Resume from a checkpoint file, or from a run directory's newest good checkpoint."""
+        if target.is_dir():
+            path, state = load_resumable(target, lambda msg: _note(self.env, msg))
+        else:
+            path, state = target, load_checkpoint(target)
         if state.get("stage") != self.stage:
             raise TrainingError(f"--resume {path}: a {state.get('stage')} checkpoint, not "
                                 f"{self.stage}")
@@ -151,6 +178,7 @@ class Trainer:
         self.objective.load_state(state)
         _set_rng_state(state["rng"])
         self.step = self.saved_step = int(state["step"])
+        self.checkpoint = path
         _note(self.env, f"resumed from {path} at step {self.step}")
 
     def _normalised(self, spec_data: dict) -> dict:
@@ -243,7 +271,7 @@ class Trainer:
         if env.is_main:
             self._write_spec()
         metrics = MetricsWriter(self.run_dir, enabled=env.is_main, tensorboard=t.tensorboard,
-                                resume_step=self.step)
+                                resume_step=self.step, note=lambda m: _note(env, m))
         from tqdm.auto import tqdm
 
         bar = tqdm(total=t.steps, initial=self.step, desc=self.stage, dynamic_ncols=True,
@@ -321,7 +349,10 @@ def train(source: str | Path | Mapping[str, Any], overrides: Iterable[str] = (),
     try:
         trainer = Trainer(source, overrides, stage=stage, resume=resume, registry=registry,
                           progress=progress, env=env, callback=callback)
-        return trainer.run()
+        try:
+            return trainer.run()
+        finally:
+            trainer.close()
     finally:
         if owns_group:
             D.shutdown(env)

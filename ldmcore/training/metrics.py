@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,28 +42,58 @@ class Meter:
         return dict(zip(keys, values))
 
 
-def truncate_after(path: Path, step: int) -> None:
-    """Drop lines logged after `step` (a resumed run repeats those steps)."""
+def _parse(lines: list[str]) -> tuple[list[tuple[str, dict]], int]:
+    """(line, row) for every line that is a JSON object, and how many were not (a run killed
+    mid-write leaves a truncated last line)."""
+    rows, bad = [], 0
+    for ln in lines:
+        if not ln.strip():
+            continue
+        try:
+            row = json.loads(ln)
+        except json.JSONDecodeError:
+            row = None
+        if isinstance(row, dict):
+            rows.append((ln, row))
+        else:
+            bad += 1
+    return rows, bad
+
+
+def truncate_after(path: Path, step: int, note: Callable[[str], None] | None = None) -> None:
+    """Drop lines logged after `step` (a resumed run repeats those steps), and unreadable
+    ones (said through `note`)."""
     if not path.is_file():
         return
-    kept = [ln for ln in path.read_text().splitlines()
-            if ln.strip() and json.loads(ln).get("step", 0) <= step]
-    path.write_text("".join(ln + "\n" for ln in kept))
+    rows, bad = _parse(path.read_text(errors="replace").splitlines())
+    if bad and note is not None:
+        note(f"{path}: dropped {bad} unreadable line(s) (a write cut short)")
+    kept = [ln for ln, row in rows if _step(row) <= step]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(ln + "\n" for ln in kept))
+    tmp.replace(path)
+
+
+def _step(row: dict) -> float:
+    value = row.get("step", 0)
+    return value if isinstance(value, (int, float)) else 0
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    return [json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()]
+    """The rows of a metrics.jsonl; unreadable lines (a truncated last one) are skipped."""
+    return [row for _, row in _parse(Path(path).read_text(errors="replace").splitlines())[0]]
 
 
 class MetricsWriter:
-    def __init__(self, run_dir: Path, *, enabled: bool, tensorboard: bool, resume_step: int = 0):
+    def __init__(self, run_dir: Path, *, enabled: bool, tensorboard: bool, resume_step: int = 0,
+                 note: Callable[[str], None] | None = None):
         self.enabled = enabled
         self.path = run_dir / METRICS_FILE
         self.tb = None
         if not enabled:
             return
         run_dir.mkdir(parents=True, exist_ok=True)
-        truncate_after(self.path, resume_step)
+        truncate_after(self.path, resume_step, note)
         if tensorboard:
             try:  # optional: only when the `tensorboard` package is installed
                 from torch.utils.tensorboard import SummaryWriter

@@ -26,7 +26,7 @@ from .distributed import DistEnv, any_rank, wrap_ddp
 from .ema import Ema, ema_target
 from .errors import TrainingError
 from .first_stage_io import EXPORT_NAME, export_first_stage
-from .optim import make_optimizer, make_schedule
+from .optim import load_schedule, make_optimizer, make_schedule
 
 Autocast = Callable[[], Any]
 
@@ -79,6 +79,14 @@ def _clip(params: list[nn.Parameter], max_norm: float | None) -> torch.Tensor | 
     if max_norm is None:
         return None
     return torch.nn.utils.clip_grad_norm_(params, max_norm)
+
+
+def _load_optimisation(objective: Any, state: dict[str, Any]) -> None:
+    """Optimiser moments and schedule positions; the schedule follows this run's steps."""
+    for opt, s in zip(objective.optimizers, state["optimizers"]):
+        opt.load_state_dict(s)
+    for sched, s in zip(objective.schedules, state["schedules"]):
+        load_schedule(sched, s, objective.t)
 
 
 def _add(logs: dict[str, Any], new: dict[str, Any], weight: float) -> None:
@@ -157,9 +165,7 @@ class DiffusionObjective:
         self.model.load_state_dict(state["model"])
         if self.ema is not None and state.get("ema") is not None:
             self.ema.load_state_dict(state["ema"])
-        for obj, s in zip(self.optimizers + self.schedules,
-                          state["optimizers"] + state["schedules"]):
-            obj.load_state_dict(s)
+        _load_optimisation(self, state)
 
     @torch.no_grad()
     def preview(self, batch: dict, generator: torch.Generator) -> list[torch.Tensor]:
@@ -301,9 +307,7 @@ class FirstStageObjective:
         if missing or result.unexpected_keys:
             raise TrainingError(f"checkpoint's first-stage loss does not match: missing "
                                 f"{sorted(missing)[:3]}, unexpected {result.unexpected_keys[:3]}")
-        for obj, s in zip(self.optimizers + self.schedules,
-                          state["optimizers"] + state["schedules"]):
-            obj.load_state_dict(s)
+        _load_optimisation(self, state)
 
     @torch.no_grad()
     def preview(self, batch: dict, generator: torch.Generator) -> list[torch.Tensor]:

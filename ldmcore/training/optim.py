@@ -33,3 +33,16 @@ class LrFactor:
 def make_schedule(optimizer: torch.optim.Optimizer, t: Any):
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, LrFactor(t.warmup_steps, t.steps, t.lr_schedule))
+
+
+def load_schedule(schedule: Any, state: dict[str, Any], t: Any) -> None:
+    """Restore a LambdaLR's position but keep this run's factor: LambdaLR.state_dict() stores
+    the LrFactor's fields, so loading it verbatim would bring back the old `training.steps`
+    (a cosine horizon of 6 when resuming to 12 steps: lr 0 after step 6)."""
+    schedule.load_state_dict(state)
+    factor = LrFactor(t.warmup_steps, t.steps, t.lr_schedule)
+    schedule.lr_lambdas = [factor] * len(schedule.optimizer.param_groups)
+    lrs = [base * factor(schedule.last_epoch) for base in schedule.base_lrs]
+    for group, lr in zip(schedule.optimizer.param_groups, lrs):
+        group["lr"] = lr
+    schedule._last_lr = lrs
