@@ -264,3 +264,41 @@ class CompVisBertParams(ConditionerParams):
 
     def input_format(self, key: str) -> InputFormat:
         return InputFormat(key, "text" if self.layout is None else "boxes")
+
+
+class ClipTextParams(ConditionerParams):
+    """Stable Diffusion's CLIP text encoders, key for key, from the architecture alone.
+
+    flavour hf: SD v1's FrozenCLIPEmbedder (transformers' CLIPTextModel, `transformer.
+    text_model.*`); open_clip: SD v2's FrozenOpenCLIPEmbedder (`model.*`, open_clip's text
+    tower). Defaults: ViT-L/14 (SD v1). Weights come from the checkpoint; text needs a local
+    CLIP tokenizer folder (`tokenizer`), or open_clip installed, else the input is token ids.
+    """
+
+    flavour: Literal["hf", "open_clip"] = "hf"
+    vocab_size: int = Field(49408, gt=0)
+    max_length: int = Field(77, gt=2)
+    width: int = Field(768, gt=0)
+    layers: int = Field(12, gt=0)
+    heads: int = Field(12, gt=0)
+    mlp_ratio: int = Field(4, gt=0)
+    activation: Literal["quick_gelu", "gelu"] = "quick_gelu"
+    layer: Literal["last", "penultimate"] = Field(
+        "last", description="hidden state taken (penultimate: SD v2), then the final LayerNorm")
+    projection_dim: int | None = Field(None, gt=0, description="open_clip text_projection "
+                                       "columns (unused for conditioning); default: width")
+    tokenizer: str | None = Field(None, description="local CLIP tokenizer folder (vocab.json, "
+                                  "merges.txt); null: open_clip's if installed, else token ids")
+    frozen: bool = True
+
+    @model_validator(mode="after")
+    def _heads(self):
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
+        if self.layer == "penultimate" and self.layers < 2:
+            raise ValueError("layer 'penultimate' needs at least 2 layers")
+        return self
+
+    def output_port(self, wiring: str, latent: Latent) -> Port:
+        _only("clip_text", wiring, ("crossattn",))
+        return Context(self.max_length, self.width)

@@ -11,6 +11,7 @@ from .params import (
     BertTransformerParams,
     BoxRasterParams,
     ClassEmbedParams,
+    ClipTextParams,
     CompVisBertParams,
     HFTextParams,
     LayoutTokensParams,
@@ -54,6 +55,12 @@ def compvis_bert(params: CompVisBertParams, ctx: Any):
         return CompVisBert(params, _key(ctx, default))
     except ValueError as exc:
         raise SpecError(f"conditioner compvis_bert: params.vocab: {exc}") from None
+
+
+def clip_text(params: ClipTextParams, ctx: Any):
+    from .clip_text import ClipText
+
+    return ClipText(params, _key(ctx, "caption"))
 
 
 def hf_text(params: HFTextParams, ctx: Any):
@@ -104,6 +111,9 @@ def ldmcore_register_components(register):
     register("conditioner", "compvis_bert", CompVisBertParams, compvis_bert,
              description="CompVis' BERTEmbedder key for key: WordPiece text or token ids / "
                          "taming bbox tokens -> x-transformers encoder; Context(M, D)")
+    register("conditioner", "clip_text", ClipTextParams, clip_text,
+             description="SD's CLIP text encoders key for key (v1: transformers layout, v2: "
+                         "open_clip layout) from the architecture; Context(77, width)")
     register("conditioner", "hf_text", HFTextParams, hf_text,
              description="pretrained transformers text encoder from a local folder (MiniLM, CLIP)")
     register("conditioner", "layout_tokens", LayoutTokensParams, layout_tokens,
