@@ -6,7 +6,8 @@
 Randomness is keyed, not streamed: the micro-batch that is shard k of optimiser step s (see
 data.py) gets a generator (and a global torch seed, for dropout) seeded by (seed, s, k). A run
 resumed at step s therefore sees exactly the data and noise an uninterrupted run would, and the
-same global batch gives the same update on any number of processes.
+same global batch gives the same update on any number of processes as long as world_size ×
+grad_accum (the number of shards) is the same: 2 processes × 1 = 1 process × 2 accumulation steps.
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ from .data import StepSampler, build_dataset, fixed_batch, mix_seed, step_batche
 from .errors import TrainingError
 from .lock import RunLock
 from .metrics import Meter, MetricsWriter
-from .objectives import DiffusionObjective, FirstStageObjective, NonFinite
+from .objectives import (
+    DiffusionObjective,
+    FirstStageObjective,
+    NonFinite,
+    buffers,
+    restore_buffers,
+)
 from .scale_factor import estimate_scale_factor
 from .signals import StopRequest
 from .stage import choose_stage, first_stage_weights, run_dir
@@ -209,10 +216,15 @@ class Trainer:
             from torch.utils.data import default_collate
 
             n = min(self.t.scale_factor_batches, sampler.steps_per_epoch)
-            images = (default_collate([self.dataset[i] for i in idx])["image"]
-                      for s in range(n) for idx in sampler.step_indices(s))
-            g = torch.Generator().manual_seed(mix_seed(self.t.seed, 3))
-            mode = estimate_scale_factor(fs, images, self.env, g)
+            first = self.env.rank * self.t.grad_accum  # this rank's first shard of a step
+
+            def batches():  # each shard's posterior noise keyed to (step, shard), not to rank
+                for s in range(n):
+                    for m, idx in enumerate(sampler.step_indices(s)):
+                        g = torch.Generator().manual_seed(mix_seed(self.t.seed, 3, s, first + m))
+                        yield default_collate([self.dataset[i] for i in idx])["image"], g
+
+            mode = estimate_scale_factor(fs, batches(), self.env)
         fs.scale_factor.fill_(float(mode))
         _note(self.env, f"scale_factor = {float(mode):.5g}")
 
@@ -284,6 +296,9 @@ class Trainer:
             with self.stop:
                 while self.step < t.steps:
                     micro = [to_device(b, env.device) for b in next(batches)]
+                    # a skipped step must leave no trace: its forward already moved the
+                    # BatchNorm running statistics (the discriminator's), so keep a copy
+                    snapshot = buffers(self.objective) if t.on_nan == "skip" else None
                     try:
                         logs = self.objective.train_step(micro, self.step,
                                                          self._generators(self.step),
@@ -291,12 +306,14 @@ class Trainer:
                         nan_skips = 0
                     except NonFinite as exc:
                         nan_skips += 1
-                        if t.on_nan == "stop" or nan_skips > MAX_NAN_SKIPS:
+                        if t.on_nan == "stop" or nan_skips >= MAX_NAN_SKIPS:
                             kept = self.checkpoint or "none saved yet"
+                            streak = (f" ({nan_skips} in a row)" if nan_skips > 1 else "")
                             raise TrainingError(
-                                f"step {self.step + 1}: {exc}; training stopped, last good "
-                                f"checkpoint: {kept}") from None
+                                f"step {self.step + 1}: {exc}{streak}; training stopped, last "
+                                f"good checkpoint: {kept}") from None
                         _note(env, f"step {self.step + 1}: {exc}; update skipped")
+                        restore_buffers(self.objective, snapshot)
                         for opt in self.objective.optimizers:
                             opt.zero_grad(set_to_none=True)
                         logs = {"nan_skipped": 1.0}
@@ -328,6 +345,11 @@ class Trainer:
             bar.close()
             metrics.close()
         export = None
+        if status == "done" and nan_skips:
+            raise TrainingError(
+                f"steps {self.step - nan_skips + 1}-{self.step}: the last {nan_skips} update(s) "
+                f"were skipped (non-finite loss), so the run did not finish training; weights "
+                f"are those of step {self.step - nan_skips}, in {self.checkpoint}")
         if status == "done":
             if self.saved_step != self.step:
                 self._save()

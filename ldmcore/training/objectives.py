@@ -65,6 +65,29 @@ def check_finite(loss: torch.Tensor, what: str, env: DistEnv) -> None:
         raise NonFinite(what, value)
 
 
+def _trained_modules(objective: Any) -> list[nn.Module]:
+    if isinstance(objective, FirstStageObjective):
+        return [objective.fs, objective.loss]
+    return [objective.model]
+
+
+def buffers(objective: Any) -> list[torch.Tensor]:
+    """Copies of the floating-point buffers a training step may update (BatchNorm running
+    mean/var in train mode), to undo a skipped step."""
+    return [b.detach().clone() for m in _trained_modules(objective) for b in m.buffers()
+            if b.is_floating_point() or b.dtype == torch.long]
+
+
+def restore_buffers(objective: Any, snapshot: list[torch.Tensor] | None) -> None:
+    if snapshot is None:
+        return
+    live = [b for m in _trained_modules(objective) for b in m.buffers()
+            if b.is_floating_point() or b.dtype == torch.long]
+    with torch.no_grad():
+        for b, saved in zip(live, snapshot):
+            b.copy_(saved)
+
+
 def _reseed(generator: torch.Generator) -> None:
     """Key the global RNG (dropout inside networks) to the micro-batch, like its generator."""
     torch.manual_seed(generator.initial_seed() ^ 0x5DEECE66D)

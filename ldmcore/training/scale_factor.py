@@ -2,6 +2,8 @@
 
 z_scaled = (z − shift) · scale_factor should have unit variance, so the diffusion's noise
 schedule sees the signal-to-noise it was designed for. Every rank contributes its batches.
+The posterior noise z ~ q(z|x) is keyed to the shard (a generator per (step, shard), as in
+training), so N ranks give the estimate of one process over the same shards.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from .errors import TrainingError
 
 
 @torch.no_grad()
-def estimate_scale_factor(first_stage: Any, images: Iterable[torch.Tensor], env: DistEnv,
-                          generator: torch.Generator | None = None) -> float:
-    """1 / std of (E(x) − shift) over all elements of all given batches on all ranks."""
+def estimate_scale_factor(first_stage: Any,
+                          images: Iterable[torch.Tensor | tuple[torch.Tensor, torch.Generator]],
+                          env: DistEnv, generator: torch.Generator | None = None) -> float:
+    """1 / std of (E(x) − shift) over all elements of all given batches on all ranks. A batch
+    may come with its own generator, `(x, g)`; otherwise `generator` draws its noise."""
     total = torch.zeros(3, dtype=torch.float64, device=env.device)  # Σz, Σz², n
-    for x in images:
-        z = first_stage.encode(x.to(env.device), sample=True, generator=generator)
+    for item in images:
+        x, g = item if isinstance(item, tuple) else (item, generator)
+        z = first_stage.encode(x.to(env.device), sample=True, generator=g)
         z = (z - first_stage.shift_factor.to(z)).double()
         total += torch.stack([z.sum(), z.pow(2).sum(), torch.tensor(z.numel(), dtype=z.dtype,
                                                                        device=z.device)])

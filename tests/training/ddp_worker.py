@@ -15,6 +15,8 @@ RUNS = {
     # (output dir, stage, spec overrides)
     "diffusion": ("diffusion", []),
     "first_stage": ("first_stage", ["first_stage.type=toy_ae"]),
+    # scale_factor: auto over a sampled posterior: each shard's noise keyed to the shard
+    "noisy": ("diffusion", ["first_stage.type=toy_noisy"]),
 }
 
 

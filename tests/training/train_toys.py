@@ -48,6 +48,8 @@ class AEParams(FirstStageParams):
     ch: int = 8
     disc_start: int = 2
     nan_at_step: int | None = None  # generator loss becomes NaN at this step (tests)
+    nan_from_step: int | None = None  # ... at this step and every later one
+    nan_rec_at_step: int | None = None  # x_rec is NaN when the discriminator sees it
 
     def latent_port(self) -> Latent:
         return Latent(self.z_channels, 2)
@@ -100,6 +102,8 @@ class ToyAELoss(nn.Module):
 
     def generator_loss(self, x, x_rec, aux, step, last_layer):
         mean, logvar = aux
+        if self.p.nan_rec_at_step is not None and step + 1 == self.p.nan_rec_at_step:
+            x_rec = x_rec * float("nan")  # the discriminator's BatchNorm sees NaN
         rec = (x - x_rec).abs().mean() + (self.frozen(x) - self.frozen(x_rec)).pow(2).mean()
         kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).mean()
         loss = rec + 1e-3 * kl
@@ -114,6 +118,8 @@ class ToyAELoss(nn.Module):
             logs["g"] = g.detach()
         if self.p.nan_at_step is not None and step + 1 == self.p.nan_at_step:
             loss = loss * float("nan")
+        if self.p.nan_from_step is not None and step + 1 >= self.p.nan_from_step:
+            loss = loss * float("nan")
         return loss, logs
 
     def discriminator_loss(self, x, x_rec, step):
@@ -122,6 +128,18 @@ class ToyAELoss(nn.Module):
         real, fake = self.disc(x), self.disc(x_rec)
         loss = 0.5 * (F.relu(1 - real).mean() + F.relu(1 + fake).mean())
         return loss, {"logits_real": real.mean().detach()}
+
+
+class NoisyPool(PoolFirstStage):
+    """Pooling with a posterior: E(x) + 0.5·N(0, 1) when sampled (like a KL first stage), with
+    nothing to train (the diffusion stage takes it as built)."""
+
+    def encode(self, x, *, sample=False, generator=None):
+        z = super().encode(x)
+        if not sample:
+            return z
+        eps = torch.randn(z.shape, generator=generator, dtype=z.dtype).to(z.device)
+        return z + 0.5 * eps
 
 
 # ----------------------------------------------------------------------------- the rest
@@ -200,6 +218,7 @@ class Blobs(Dataset):
 def ldmcore_register_components(register):
     register("first_stage", "toy_pool", PoolParams, lambda p, ctx: PoolFirstStage(p))
     register("first_stage", "toy_ae", AEParams, lambda p, ctx: ToyAE(p))
+    register("first_stage", "toy_noisy", PoolParams, lambda p, ctx: NoisyPool(p))
     register("conditioner", "toy_embed", EmbedParams, lambda p, ctx: Embed(p))
     register("denoiser", "toy_net", NetParams, lambda p, ctx: Net(p))
     register("scheduler", "toy_ddim", StepsParams, lambda p, ctx: DDIM(p))
