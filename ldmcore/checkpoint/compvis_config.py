@@ -326,6 +326,13 @@ def _model(r: _Reader, mp: dict) -> dict:
             cp = c.get("params", {})
             context = cp.get("n_embed") or cp.get("dim") or (
                 1024 if cp.get("flavour") == "open_clip" else 768 if "flavour" in cp else None)
+    want = (mp["unet_config"].get("params") or {}).get("context_dim")
+    for c in conds.values():  # a CLIP's width is the pretrained model's; the UNet states it
+        if c["type"] == "clip_text" and want is not None and want != context:
+            c["params"]["width"] = context = int(want)
+            r.unsupported.append(f"model.params.cond_stage_config: the UNet's context_dim {want}"
+                                 " is not the named CLIP's width; width set to it, depth and "
+                                 "heads kept (set conditioners.text.params.layers/heads)")
     unet = _unet(r, mp["unet_config"], "model.params.unet_config", context)
     size = int(mp.get("image_size", mp["unet_config"].get("params", {}).get("image_size", 32)))
     guided = task in ("txt2img", "class2img") and any(

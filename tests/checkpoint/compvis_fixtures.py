@@ -18,7 +18,10 @@ import torch
 
 TINY = Path(__file__).resolve().parents[1] / "fixtures" / "compvis" / "tiny"
 NAMES = ("unconditional", "txt2img-bert", "layout2img", "superres", "semantic", "inpainting",
-         "class2img")
+         "class2img", "sd1", "sd2-v")
+#: the tiny SD configs name a real CLIP (ViT-L/14, ViT-H-14); their text towers are smaller
+OVERRIDES = {n: ["conditioners.text.params.width=32", "conditioners.text.params.layers=3",
+                 "conditioners.text.params.heads=2"] for n in ("sd1", "sd2-v")}
 
 
 def fill(key: str, shape: list[int]) -> torch.Tensor:
