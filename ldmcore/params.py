@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .ports import Context, Latent, Port, Spatial, Vector
 
@@ -47,6 +47,20 @@ class DenoiserParams(Params):
     vector_dim: int | None = None
 
 
+class SchedulerParams(Params):
+    """Base of a sampler's params (the spec's `sampler:` node, registry kind `scheduler`).
+
+    `ldm generate --steps N` is the override `sampler.params.steps=N`, and
+    `model.sample(..., steps=N)` passes `steps=N` to `Scheduler.sample(**options)`: a sampler
+    that honours them keeps this field.
+    """
+
+    steps: int = Field(50, gt=0, description="number of denoising steps")
+
+
+class GuiderParams(Params):
+    """Base of a guider's params. `ldm generate --scale W` is the override
+    `guider.params.scale=W`: a guider with a guidance weight names that field `scale`."""
 
 
 class TaskParams(Params):
@@ -94,6 +108,8 @@ __all__ = [
     "FirstStageParams",
     "ConditionerParams",
     "DenoiserParams",
+    "SchedulerParams",
+    "GuiderParams",
     "Latent",
     "Context",
     "Spatial",

@@ -33,6 +33,12 @@ class PluginInfo:
     name: str
     distribution: str
     version: str
+    #: one of ldmcore's own distributions (plugins/ in its repository): its names take
+    #: precedence over any third-party registration of the same kind and name
+    first_party: bool = False
+
+    def label(self) -> str:
+        return f"{self.distribution} {self.version}"
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,25 @@ class PluginFailure:
 
     def describe(self) -> str:
         return f"plugin '{self.name}' ({self.distribution} {self.version}) failed: {self.error}"
+
+
+@dataclass(frozen=True)
+class PluginConflict:
+    """A registration refused because another plugin holds the name (see PRECEDENCE)."""
+
+    kind: str
+    name: str
+    kept: PluginInfo
+    rejected: PluginInfo
+
+    def describe(self) -> str:
+        return (f"{self.kind} '{self.name}' of plugin '{self.rejected.name}' "
+                f"({self.rejected.label()}) rejected: the name is registered by "
+                f"{self.kept.label()}; {PRECEDENCE}")
+
+
+PRECEDENCE = ("first-party names take precedence over third-party ones, and among "
+              "third-party plugins the first by entry-point name keeps it")
 
 
 @dataclass(frozen=True)
@@ -63,6 +88,9 @@ class Registry:
     )
     plugins: list[PluginInfo] = field(default_factory=list)
     failures: list[PluginFailure] = field(default_factory=list)
+    conflicts: list[PluginConflict] = field(default_factory=list)
+    #: entry-point names skipped by LDMCORE_DISABLE_PLUGINS
+    disabled: list[str] = field(default_factory=list)
     #: the Spec model built from these components (ldmcore.spec.models); reset on change
     spec_cache: Any = field(default=None, repr=False, compare=False)
 
@@ -94,10 +122,16 @@ class Registry:
             )
         existing = self.components[info.kind].get(info.name)
         if existing is not None:
-            raise PluginError(
-                f"duplicate {info.kind} '{info.name}': registered by "
-                f"{existing.plugin.distribution} and by {info.plugin.distribution}"
-            )
+            if existing.plugin == info.plugin:
+                raise PluginError(f"plugin '{info.plugin.name}' registers {info.kind} "
+                                  f"'{info.name}' twice")
+            if not (info.plugin.first_party and not existing.plugin.first_party):
+                # the registration only: the plugin's other components stay
+                self.conflicts.append(PluginConflict(info.kind, info.name, existing.plugin,
+                                                     info.plugin))
+                return
+            self.conflicts.append(PluginConflict(info.kind, info.name, info.plugin,
+                                                 existing.plugin))
         self.components[info.kind][info.name] = info
         self.spec_cache = None
 
@@ -110,4 +144,16 @@ class Registry:
         except KeyError:
             known = ", ".join(self.names(kind)) or "none installed"
             prefix = f"{where}: " if where else ""
-            raise SpecError(f"{prefix}unknown {kind} type '{name}' (known: {known})") from None
+            raise SpecError(f"{prefix}unknown {kind} type '{name}' (known: {known})"
+                            f"{self._maybe_missing()}") from None
+
+    def _maybe_missing(self) -> str:
+        """Why a name may be missing: plugins that failed to load or were disabled."""
+        parts = []
+        if self.failures:
+            failed = ", ".join(f"'{f.name}' ({f.distribution})" for f in self.failures)
+            parts.append(f"plugin(s) {failed} failed to load and may provide it: see "
+                         "`ldm plugins`")
+        if self.disabled:
+            parts.append(f"disabled by LDMCORE_DISABLE_PLUGINS: {', '.join(self.disabled)}")
+        return f"; {'; '.join(parts)}" if parts else ""

@@ -1,10 +1,11 @@
-"""Plugin loading: broken plugins are reported and skipped, duplicates name both sides."""
+"""Plugin loading: broken plugins are reported and skipped; a name collision rejects that one
+registration, naming both distributions, with first-party names taking precedence."""
 
 import types
 
 import pytest
 
-from ldmcore.errors import PluginError
+from ldmcore.errors import PluginError, SpecError
 from ldmcore.params import Params
 from ldmcore.plugins import hookimpl, loader
 from ldmcore.registry import PluginInfo, Registry
@@ -70,10 +71,97 @@ def test_disabled_plugins_are_not_loaded(fake_entry_points, monkeypatch):
 def test_duplicate_component_names_both_distributions():
     registry = Registry()
     loader.register_plugin(registry, plugin_registering("same"), PluginInfo("one", "dist-one", "1"))
-    loader.register_plugin(registry, plugin_registering("same"), PluginInfo("two", "dist-two", "1"))
-    [failure] = registry.failures
-    assert "duplicate guider 'same'" in failure.error
-    assert "dist-one" in failure.error and "dist-two" in failure.error
+    loader.register_plugin(registry, plugin_registering("same", "other"),
+                           PluginInfo("two", "dist-two", "1"))
+    assert not registry.failures
+    [conflict] = registry.conflicts
+    assert conflict.kept.distribution == "dist-one" and conflict.rejected.distribution == "dist-two"
+    msg = conflict.describe()
+    assert "guider 'same'" in msg and "dist-one 1" in msg and "dist-two 1" in msg
+    assert "first-party names take precedence" in msg
+    # the second plugin keeps its other component; the name stays with the first
+    assert registry.components["guider"]["same"].plugin.name == "one"
+    assert registry.components["guider"]["other"].plugin.name == "two"
+
+
+def test_third_party_sorting_first_cannot_take_a_first_party_name(fake_entry_points):
+    """The reported failure: `aaa` (third-party) registers `bert_transformer`; before, the
+    whole first-party conditioners plugin was dropped."""
+    fake_entry_points(
+        FakeEntryPoint("aaa", plugin_registering("bert_transformer", "mine", kind="conditioner"),
+                       "ldm-plugin-evil"),
+        FakeEntryPoint("conditioners", plugin_registering("bert_transformer", "layout_tokens",
+                                                          kind="conditioner"),
+                       "ldm-plugin-conditioners"),
+    )
+    registry = loader.load_registry()
+    assert not registry.failures
+    assert {p.name for p in registry.plugins} == {"aaa", "conditioners"}
+    comps = registry.components["conditioner"]
+    assert comps["bert_transformer"].plugin.distribution == "ldm-plugin-conditioners"
+    assert comps["layout_tokens"].plugin.name == "conditioners"
+    assert comps["mine"].plugin.name == "aaa"
+    [conflict] = registry.conflicts
+    assert "ldm-plugin-evil" in conflict.describe()
+    assert "ldm-plugin-conditioners" in conflict.describe()
+
+
+def test_first_party_wins_whatever_the_registration_order():
+    registry = Registry()
+    loader.register_plugin(registry, plugin_registering("cfg"),
+                           PluginInfo("x", "ldm-plugin-x", "1"))
+    loader.register_plugin(registry, plugin_registering("cfg", "none"),
+                           PluginInfo("samplers", "ldm-plugin-samplers", "0.1", first_party=True))
+    assert registry.components["guider"]["cfg"].plugin.name == "samplers"
+    assert registry.conflicts[0].rejected.name == "x"
+
+
+def test_collision_in_strict_mode_raises_naming_both(fake_entry_points, monkeypatch):
+    fake_entry_points(
+        FakeEntryPoint("aaa", plugin_registering("cfg"), "ldm-plugin-evil"),
+        FakeEntryPoint("samplers", plugin_registering("cfg"), "ldm-plugin-samplers"),
+    )
+    monkeypatch.setenv("LDMCORE_STRICT_PLUGINS", "1")
+    with pytest.raises(PluginError) as err:
+        loader.load_registry()
+    assert "ldm-plugin-evil" in str(err.value) and "ldm-plugin-samplers" in str(err.value)
+
+
+def test_same_plugin_registering_twice_is_its_failure():
+    registry = Registry()
+    loader.register_plugin(registry, plugin_registering("a", "a"), PluginInfo("p", "dist-p", "1"))
+    assert "registers guider 'a' twice" in registry.failures[0].error
+
+
+def test_disable_by_distribution_name_and_warn_on_unknown(fake_entry_points, monkeypatch):
+    fake_entry_points(FakeEntryPoint("a", plugin_registering("ga"), "ldm-plugin-aa"),
+                      FakeEntryPoint("b", plugin_registering("gb"), "LDM_Plugin.BB"))
+    monkeypatch.setenv("LDMCORE_DISABLE_PLUGINS", "ldm-plugin-bb")
+    registry = loader.load_registry()
+    assert registry.names("guider") == ["ga"] and registry.disabled == ["b"]
+    monkeypatch.setenv("LDMCORE_DISABLE_PLUGINS", "a, nosuch")
+    with pytest.warns(loader.PluginWarning, match="no installed plugin or distribution named "
+                                                  "nosuch"):
+        registry = loader.load_registry()
+    assert registry.names("guider") == ["gb"]
+
+
+def test_unknown_type_mentions_failed_and_disabled_plugins(fake_entry_points, monkeypatch):
+    fake_entry_points(FakeEntryPoint("good", plugin_registering("g1", kind="conditioner")),
+                      FakeEntryPoint("bad", ImportError("no torch"), "ldm-plugin-bad"),
+                      FakeEntryPoint("off", plugin_registering("g2", kind="conditioner")))
+    monkeypatch.setenv("LDMCORE_DISABLE_PLUGINS", "off")
+    registry = loader.load_registry()
+    with pytest.raises(SpecError) as err:
+        registry.get("conditioner", "layout_tokens", where="x.yaml: conditioners.l")
+    msg = str(err.value)
+    assert msg.startswith("x.yaml: conditioners.l: unknown conditioner type 'layout_tokens'")
+    assert "'bad' (ldm-plugin-bad) failed to load and may provide it" in msg
+    assert "disabled by LDMCORE_DISABLE_PLUGINS: off" in msg and "\n" not in msg
+    clean = Registry()
+    with pytest.raises(SpecError) as err:
+        clean.get("guider", "x")
+    assert "failed" not in str(err.value)
 
 
 def test_failed_plugin_registers_nothing():
