@@ -6,6 +6,7 @@ samplers' internals live elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -175,6 +176,7 @@ class LatentDiffusion(nn.Module):
         strength: float | None = None,
         guidance: dict | None = None,
         precision: str | None = None,
+        callback: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None,
         **sampler_options: Any,
     ) -> torch.Tensor:
         """Draw images (in [-1, 1]) given the conditioning inputs in `batch`.
@@ -185,6 +187,8 @@ class LatentDiffusion(nn.Module):
         `guidance` holds the guider's sampling-time inputs (classifier: log_prob, image_l2: y).
         `precision` (auto | fp32 | bf16 | fp16, default the spec's sampling.precision) is the
         denoiser's dtype during the call (ldmcore/precision.py).
+        `callback(z_t, t, eps)` sees every evaluation of the guided ε̂ (live progress, x̂0
+        previews); an exception it raises stops sampling (how `ldm serve` cancels a job).
         """
         batch = batch or {}
         if self.guider.needs_uncond and not len(self.conditioners):
@@ -232,7 +236,10 @@ class LatentDiffusion(nn.Module):
             predict = self._predict_in(dtype)
 
         def denoise(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return guider(predict, z, t, cond, uncond, self.schedule)
+            eps = guider(predict, z, t, cond, uncond, self.schedule)
+            if callback is not None:
+                callback(z, t, eps)
+            return eps
 
         with sampling_context(self.denoiser, dtype):  # + cached cross-attention K/V
             z = self.sampler.sample(

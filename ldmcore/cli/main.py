@@ -22,6 +22,7 @@ COMMANDS = {
     "convert": "convert",
     "import": "import_cmd",
     "plot": "plot",
+    "serve": "serve",
 }
 
 

@@ -10,7 +10,7 @@ import ldmcore
 ROOT = Path(ldmcore.__file__).parent
 # the first matching prefix wins; a module's layer may import its own layer and those below
 LAYERS = [
-    ("cli", ("ldmcore.cli", "ldmcore.demo", "ldmcore.__main__")),
+    ("cli", ("ldmcore.cli", "ldmcore.demo", "ldmcore.__main__", "ldmcore.serve")),
     ("evaluation", ("ldmcore.evaluation", "ldmcore.cards")),
     ("sources", ("ldmcore.sources",)),
     ("training", ("ldmcore.training",)),
