@@ -67,10 +67,31 @@ def _loc_to_path(loc: tuple, data: Any) -> str:
     return ".".join(parts)
 
 
-def format_validation_error(exc: ValidationError, data: Any, name: str) -> str:
+#: the registry kind of the node under each top-level spec key
+_KIND_AT = {path[0]: kind for kind, paths in NODE_PATHS.items() for path in paths}
+_KIND_AT["training"] = "dataset"
+
+
+def _required_params(loc: tuple, registry: Registry | None) -> list[str]:
+    """`guider.<cfg>.params` missing: the fields of cfg's params that must be given."""
+    if registry is None or len(loc) < 2 or loc[-1] != "params":
+        return []
+    kind, tag = _KIND_AT.get(str(loc[0])), str(loc[-2])
+    info = registry.components.get(kind, {}).get(tag) if kind else None
+    if info is None:
+        return []
+    return [n for n, f in info.params_model.model_fields.items() if f.is_required()]
+
+
+def format_validation_error(exc: ValidationError, data: Any, name: str,
+                            registry: Registry | None = None) -> str:
     errors = exc.errors()
     first = errors[0]
     path = _loc_to_path(first["loc"], data) or "<root>"
+    if first["type"] == "missing":  # name the field, not only the node that lacks it
+        required = _required_params(first["loc"], registry)
+        if required:
+            path = f"{path}.{required[0]}"
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
@@ -85,7 +106,7 @@ def validate_data(data: Mapping[str, Any], registry: Registry, name: str = "<dic
     try:
         spec = spec_model(registry).model_validate(data)
     except ValidationError as exc:
-        raise SpecError(format_validation_error(exc, data, name)) from None
+        raise SpecError(format_validation_error(exc, data, name, registry)) from None
     check_wiring(spec, name)
     return spec
 

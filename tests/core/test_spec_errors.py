@@ -81,3 +81,74 @@ def test_nonexistent_spec_file(registry, tmp_path):
 
 def test_bad_override_syntax(registry, spec_dict):
     assert "expected key=value" in error_of(spec_dict, registry, ["denoiser.params.width"])
+
+
+# ----------------------------------------------------------------------------- issue #14
+def test_spec_of_random_bytes(registry, tmp_path):
+    path = tmp_path / "noise.yaml"
+    path.write_bytes(bytes(range(128, 256)) * 3)
+    msg = error_of(path, registry)
+    assert msg.startswith(f"{path}: not a text file")
+
+
+def test_spec_that_is_a_directory(registry, tmp_path):
+    assert error_of(tmp_path, registry) == f"{tmp_path}: a directory, expected a YAML spec file"
+
+
+def test_unreadable_spec_says_permission_denied(registry, tmp_path):
+    import os
+
+    path = tmp_path / "locked.yaml"
+    path.write_text("spec_version: 1\n")
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):
+            pytest.skip("running as a user who can read mode-000 files")
+        assert error_of(path, registry) == f"{path}: permission denied"
+    finally:
+        path.chmod(0o644)
+
+
+def test_override_with_bad_yaml_value(registry, spec_dict):
+    msg = error_of(spec_dict, registry, ["denoiser.params.channel_mult=[1,2"])
+    assert msg.startswith("override 'denoiser.params.channel_mult=[1,2': the value is not valid "
+                          "YAML")
+
+
+@pytest.mark.parametrize("override", ["conditioners.label.extra.7=3",
+                                      "conditioners.label.extra.x=3"])
+def test_override_list_index_out_of_range(registry, spec_dict, override):
+    spec_dict["conditioners"]["label"]["extra"] = [1, 2]
+    msg = error_of(spec_dict, registry, [override])
+    assert msg.startswith(f"override '{override}': conditioners.label.extra is a list of 2 "
+                          "item(s); index it with 0..1")
+
+
+def test_override_list_index_in_range_sets_the_item(spec_dict):
+    from ldmcore.spec.load import load_raw
+
+    spec_dict["extra"] = [1, {"a": 2}]
+    data, _ = load_raw(spec_dict, ["extra.0=5", "extra.1.a=7"])
+    assert data["extra"] == [5, {"a": 7}]
+
+
+def test_missing_required_param_names_the_field(registry, spec_dict):
+    from ldmcore.params import Params
+    from ldmcore.plugins import hookimpl, loader
+    from ldmcore.registry import PluginInfo
+
+    class NeedsScale(Params):
+        scale: float
+        other: float
+
+    class Plugin:
+        @hookimpl
+        def ldmcore_register_components(self, register):
+            register("guider", "needs_scale", NeedsScale, lambda p, ctx: None)
+
+    loader.register_plugin(registry, Plugin(), PluginInfo("ns", "dist-ns", "1"))
+    spec_dict["guider"] = {"type": "needs_scale"}
+    msg = error_of(spec_dict, registry)
+    assert "guider.params.scale: Field required" in msg
+    spec_dict["guider"] = {"type": "needs_scale", "params": {"other": 1.0}}
+    assert "guider.params.scale: Field required" in error_of(spec_dict, registry)
