@@ -185,7 +185,7 @@ def model_to_compvis(state: Mapping[str, Any], conditioner: str | None = None) -
         elif key == "first_stage.scale_factor":
             out["scale_factor"] = value
         elif key == "first_stage.shift_factor":
-            if float(value) != 0.0:
+            if value.device.type != "meta" and float(value) != 0.0:
                 out[EXTRA + key] = value
         elif key.startswith("first_stage."):
             out[VAE + key[len("first_stage."):]] = value
@@ -201,3 +201,62 @@ def default_conditioner(model: Any) -> str | None:
     with_weights = [n for n, slot in model.conditioners.items()
                     if any(True for _ in slot.conditioner.state_dict())]
     return with_weights[0] if len(with_weights) == 1 else None
+
+
+# ---------------------------------------------------------------------- export extras
+_SCHEDULE_ORDER = (
+    "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod",
+    "sqrt_one_minus_alphas_cumprod", "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod",
+    "sqrt_recipm1_alphas_cumprod", "posterior_variance", "posterior_log_variance_clipped",
+    "posterior_mean_coef1", "posterior_mean_coef2",
+)
+
+
+def schedule_buffers(betas: Any) -> dict[str, Any]:
+    """The 12 persistent buffers of CompVis' DDPM.register_schedule (v_posterior 0), from the
+    float64 betas, stored float32 as CompVis stores them."""
+    import torch
+
+    if betas.device.type == "meta":  # shapes only (a model built on the meta device)
+        return {k: torch.empty(betas.shape, device="meta") for k in _SCHEDULE_ORDER}
+    b = betas.double().cpu()
+    a = 1.0 - b
+    ac = torch.cumprod(a, 0)
+    ac_prev = torch.cat([torch.ones(1, dtype=torch.float64), ac[:-1]])
+    post_var = b * (1.0 - ac_prev) / (1.0 - ac)
+    out = {
+        "betas": b, "alphas_cumprod": ac, "alphas_cumprod_prev": ac_prev,
+        "sqrt_alphas_cumprod": ac.sqrt(), "sqrt_one_minus_alphas_cumprod": (1.0 - ac).sqrt(),
+        "log_one_minus_alphas_cumprod": (1.0 - ac).log(),
+        "sqrt_recip_alphas_cumprod": (1.0 / ac).sqrt(),
+        "sqrt_recipm1_alphas_cumprod": (1.0 / ac - 1).sqrt(),
+        "posterior_variance": post_var,
+        "posterior_log_variance_clipped": post_var.clamp(min=1e-20).log(),
+        "posterior_mean_coef1": b * ac_prev.sqrt() / (1.0 - ac),
+        "posterior_mean_coef2": (1.0 - ac_prev) * a.sqrt() / (1.0 - ac),
+    }
+    return {k: v.float() for k, v in out.items()}
+
+
+def ema_entries(denoiser_state: Mapping[str, Any], ema: Mapping[str, Any] | None = None,
+                decay: float = 0.9999, num_updates: int = 0) -> dict[str, Any]:
+    """`model_ema.*` as CompVis' LitEma holds it over `model.diffusion_model`: the given EMA
+    (CompVis flat keys, or UNet keys) where present, else the weights themselves (a fresh
+    LitEma is a copy), plus its `decay` / `num_updates` buffers."""
+    import torch
+
+    ema = dict(ema or {})
+    out: dict[str, Any] = {}
+    for key, value in denoiser_state.items():
+        flat = _ema_flat(key)
+        src = ema.get(flat, ema.get(key))
+        out[flat] = (src if src is not None else value).detach().clone()
+    out[EMA + "decay"] = ema.get(EMA + "decay", torch.tensor(decay, dtype=torch.float32))
+    out[EMA + "num_updates"] = ema.get(EMA + "num_updates",
+                                       torch.tensor(num_updates, dtype=torch.int32))
+    return out
+
+
+def read_compvis_ema(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The model_ema.* entries of a CompVis state dict ({} when it has none)."""
+    return {k: v for k, v in state.items() if k.startswith(EMA)}

@@ -9,11 +9,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError
-from .compvis import default_conditioner, model_to_compvis
+from .compvis import (
+    COND,
+    VAE,
+    default_conditioner,
+    ema_entries,
+    model_to_compvis,
+    schedule_buffers,
+)
 from .diffusers_folder import _contiguous, write_diffusers
 from .native import SPEC_KEY, save, spec_json
 
@@ -24,10 +32,40 @@ def compvis_state(model: Any, conditioner: str | None = None) -> dict:
     return model_to_compvis(model.state_dict(), conditioner or default_conditioner(model))
 
 
-def save_compvis(model: Any, dst: str | Path, *, conditioner: str | None = None) -> Path:
-    """CompVis layout; .ckpt via torch.save (plain dict of tensors), else .safetensors."""
+def original_state(model: Any, conditioner: str | None = None, *, use_ema: bool = True,
+                   scale_by_std: bool = False, ema: Mapping[str, Any] | None = None) -> dict:
+    """What CompVis' `LatentDiffusion(**config).load_state_dict(sd, strict=True)` accepts: the
+    weights, the 12 schedule buffers, `model_ema.*` when the config has use_ema (default True:
+    the given EMA where present, else a copy of the weights, as a fresh LitEma), `scale_factor`
+    only with scale_by_std (otherwise it is a float of the config, not a buffer), and the
+    first stage again as cond_stage_model.* for an __is_first_stage__ (inpainting) model."""
+    cond = conditioner or default_conditioner(model)
+    state = compvis_state(model, cond)
+    scale = state.pop("scale_factor", None)
+    if scale_by_std and scale is not None:
+        state["scale_factor"] = scale.reshape(())
+    state.update(schedule_buffers(model.schedule.betas))
+    if use_ema:
+        unet = {k[len("denoiser."):]: v for k, v in model.state_dict().items()
+                if k.startswith("denoiser.")}
+        state.update(ema_entries(unet, ema))
+    types = {n: node.type for n, node in model.spec.conditioners.items()}
+    if cond is None and "spatial_first_stage" in types.values():
+        state.update({COND + k[len(VAE):]: v for k, v in list(state.items())
+                      if k.startswith(VAE)})
+    return state
+
+
+def save_compvis(model: Any, dst: str | Path, *, conditioner: str | None = None,
+                 original: Mapping[str, Any] | None = None) -> Path:
+    """CompVis layout; .ckpt via torch.save (plain dict of tensors), else .safetensors.
+
+    original: {use_ema, scale_by_std, ema}, as `original_options(config.yaml)` reads them from
+    the CompVis config the file is meant for; default: `default_options(model)`. What CompVis
+    has no place for (a learned null embedding...) is kept under ldmcore.* for the round trip."""
     dst = Path(dst)
-    state = _contiguous(compvis_state(model, conditioner))
+    state = original_state(model, conditioner, **(original or default_options(model)))
+    state = _contiguous(state)
     spec = spec_json(model.spec)
     tmp = dst.with_name(f".{dst.name}.tmp")
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +81,22 @@ def save_compvis(model: Any, dst: str | Path, *, conditioner: str | None = None)
         raise CheckpointError(f"{dst}: a CompVis checkpoint ends in .ckpt or .safetensors")
     os.replace(tmp, dst)
     return dst
+
+
+def default_options(model: Any) -> dict:
+    """Without a config: use_ema as the released configs set it (SD v1/v2, with a CLIP text
+    encoder: false; LatentDiffusion's default otherwise: true), scale_by_std false."""
+    types = {node.type for node in model.spec.conditioners.values()}
+    return {"use_ema": not types & {"clip_text", "hf_text"}, "scale_by_std": False}
+
+
+def original_options(config: str | Path, ema: Mapping[str, Any] | None = None) -> dict:
+    """{use_ema, scale_by_std, ema} as a CompVis config sets them for its LatentDiffusion."""
+    from .compvis_config import _load_yaml
+
+    params = _load_yaml(config)["model"].get("params") or {}
+    return {"use_ema": bool(params.get("use_ema", True)),
+            "scale_by_std": bool(params.get("scale_by_std", False)), "ema": ema}
 
 
 def save_diffusers(model: Any, dst: str | Path, *, conditioner: str | None = None) -> Path:
