@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +34,51 @@ def save(model: Any, path: str | Path, *, state_dict: dict | None = None,
     tensors = _plain(state)
     metadata = {SPEC_KEY: spec_json(model.spec), "format": "ldmcore", **(extra_metadata or {})}
     tmp = path.with_name(f".{path.name}.tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(tmp), metadata=metadata)
-    tmp.chmod(0o644)  # safetensors creates 0600; a model file is meant to be shared
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_orphans(path)
+        save_file(tensors, str(tmp), metadata=metadata)
+        tmp.chmod(0o644)  # safetensors creates 0600; a model file is meant to be shared
+        os.replace(tmp, path)
+    except Exception as exc:  # noqa: BLE001 - OSError, SafetensorError: disk full, read-only
+        tmp.unlink(missing_ok=True)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        kept = " (the existing file is unchanged)" if path.is_file() else ""
+        raise CheckpointError(f"cannot write {path}: {why.splitlines()[0]}{kept}") from None
     return path
+
+
+_SAFETENSORS_TMP = re.compile(r"^\.tmp[A-Za-z0-9_]{6}$")  # safetensors' own temp file name
+ORPHAN_AGE_S = 60.0
+
+
+def remove_orphans(path: Path) -> list[Path]:
+    """Delete what a killed write of `path` left beside it: our `.NAME.tmp`, and safetensors'
+    `.tmpXXXXXX` files that hold a safetensors header and have not been written to for a
+    minute (a write in progress keeps touching its file)."""
+    removed = []
+    for orphan in path.parent.glob(".tmp*"):
+        if _SAFETENSORS_TMP.match(orphan.name) and _stale_safetensors(orphan):
+            orphan.unlink(missing_ok=True)
+            removed.append(orphan)
+    own = path.with_name(f".{path.name}.tmp")
+    if own.exists() and not own.is_dir():
+        own.unlink(missing_ok=True)
+        removed.append(own)
+    return removed
+
+
+def _stale_safetensors(p: Path) -> bool:
+    import time
+
+    try:
+        if not p.is_file() or time.time() - p.stat().st_mtime < ORPHAN_AGE_S:
+            return False
+        with open(p, "rb") as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b"{"
 
 
 def _plain(state: dict) -> dict:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+from ..errors import CheckpointError
+
 HELP = "convert a checkpoint between native, CompVis/SD (.ckpt/.safetensors) and diffusers"
 
 EPILOG = """\
@@ -37,14 +42,73 @@ def configure(parser) -> None:
                         help="spec overrides (dot-list)")
 
 
+PARTS = ("first_stage", "denoiser", "conditioners")
+
+
+def check_parts(parts: list[str], spec) -> None:
+    """`--only` names parts of the model: first_stage, denoiser, conditioners[.NAME], or a
+    dotted prefix inside one; anything else would write untrained weights without a word."""
+    for part in parts:
+        head, _, rest = part.partition(".")
+        if head not in PARTS:
+            raise CheckpointError(f"--only {part}: not a part of the model (parts: first_stage, "
+                                  "denoiser, conditioners.NAME)")
+        name = rest.partition(".")[0]
+        if head == "conditioners" and name and spec is not None and name not in (
+                spec.conditioners or {}):
+            known = ", ".join(spec.conditioners) or "none"
+            raise CheckpointError(f"--only {part}: the spec has no conditioner '{name}' "
+                                  f"(conditioners: {known})")
+
+
+def check_destination(dst: Path, to: str) -> None:
+    """Refuse before converting anything: DST must be writable in the format's shape."""
+    if to == "diffusers":
+        if dst.exists() and not dst.is_dir():
+            raise CheckpointError(f"{dst}: exists and is not a folder (diffusers writes one)")
+    elif dst.is_dir():
+        raise CheckpointError(f"{dst}: is a directory; give a file name (.safetensors/.ckpt)")
+    parent = dst.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CheckpointError(f"{dst}: cannot be created: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CheckpointError(f"{dst}: cannot be written: {parent} is not writable")
+
+
 def run(args) -> int:
+    from ..checkpoint.export import infer_format
+    from ..checkpoint.native import remove_orphans
     from ..sources.convert import convert
 
+    dst = Path(args.dst)
     parts = [p.strip() for p in args.only.split(",") if p.strip()] if args.only else None
-    dst, report = convert(
-        args.src, args.dst, spec=args.spec, to=args.to, overrides=args.overrides,
-        ema=args.ema, strict=not args.non_strict, conditioner=args.conditioner, parts=parts,
-    )
+    if args.only is not None and not parts:
+        raise CheckpointError("--only: give part names, e.g. --only first_stage,denoiser")
+    if parts:
+        spec = None
+        if args.spec:
+            from ..spec.resolve import resolve_spec
+
+            spec = resolve_spec(args.spec, args.overrides)
+        check_parts(parts, spec)
+    check_destination(dst, args.to or infer_format(dst))
+    try:
+        dst, report = convert(
+            args.src, args.dst, spec=args.spec, to=args.to, overrides=args.overrides,
+            ema=args.ema, strict=not args.non_strict, conditioner=args.conditioner,
+            parts=parts,
+        )
+    except (OSError, RuntimeError) as exc:  # disk full, a path that cannot be written
+        remove_orphans(dst)
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise CheckpointError(f"cannot write {dst}: {why.splitlines()[0]}") from None
+    except Exception as exc:
+        if type(exc).__name__ != "SafetensorError":
+            raise
+        remove_orphans(dst)
+        raise CheckpointError(f"cannot write {dst}: {str(exc).splitlines()[0]}") from None
     print(f"wrote {dst}")
     if not report.ok:
         print(f"  not loaded: {report.summary()}")
