@@ -32,8 +32,12 @@ def run(args) -> int:
     for item in imported.unsupported:
         print(f"  not expressed: {item}")
     if args.ckpt:
-        from ..checkpoint.loading import from_checkpoint
+        from ..sources import from_checkpoint
 
         model = from_checkpoint(args.ckpt, args.out, ema=args.ema)
-        print(f"  {args.ckpt}: loaded strictly ({model.load_report.summary()})")
+        report = model.load_report
+        print(f"  {args.ckpt}: loaded strictly ({report.summary()}; "
+              f"{len(report.ignored)} bookkeeping tensors set aside)")
+        for note in report.notes:
+            print(f"  note: {note}")
     return 0
