@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError
-from . import card, checkpoint_file, native_file, spec_file, training_file
+from . import card, checkpoint_file, compvis_ckpt, native_file, spec_file, training_file
 from .base import KINDS, Source, SourceKind, register_kind, resolve
 from .weights import from_checkpoint
 
 # Tried in this order: a card name first (it names a file), then file kinds by their shape.
-_BUILTIN = (card, training_file, native_file, checkpoint_file, spec_file)
+_BUILTIN = (card, training_file, native_file, compvis_ckpt, checkpoint_file, spec_file)
 for _module in _BUILTIN:
     register_kind(_module.KIND)
 
