@@ -8,15 +8,17 @@ from torch.nn import functional as F
 
 from .layers import maybe_checkpoint, normalization, zero_module
 
-_HALF = (torch.float16, torch.bfloat16)
+#: dtypes whose attention runs upcast to fp32 (CompVis `ATTN_PRECISION = fp32`): fp16's QK^T
+#: can overflow (max 65504); benchmarks/bf16_numerics.py measures what bf16 needs
+UPCAST: tuple[torch.dtype, ...] = (torch.float16, torch.bfloat16)
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Scaled dot-product attention over (B, heads, N, d); the softmax runs in fp32 for half.
 
-    Half inputs are upcast (as CompVis `ATTN_PRECISION = fp32`) so QK^T cannot overflow.
+    Inputs of a dtype in UPCAST are upcast so QK^T cannot overflow, and cast back.
     """
-    if q.dtype in _HALF:
+    if q.dtype in UPCAST:
         out = F.scaled_dot_product_attention(q.float(), k.float(), v.float())
         return out.to(q.dtype)
     return F.scaled_dot_product_attention(q, k, v)
