@@ -121,13 +121,10 @@ class Trainer:
         self.stage = choose_stage(spec, fs, stage)
         self.t = for_stage(spec.training, self.stage)
         self.run_dir = run_dir(spec, self.stage)
-        self.lock = RunLock(self.run_dir)  # held by rank 0 (the only writer) for the run
+        self._setup(fs, resume)  # reads only: a bad input leaves nothing on disk
+        # held by rank 0 (the only writer) for the whole run; taken before anything is written
+        self.lock = RunLock(self.run_dir)
         self._collective("lock the run directory", self.lock.acquire)
-        try:
-            self._setup(fs, resume)
-        except BaseException:
-            self.close()
-            raise
 
     def close(self) -> None:
         self.lock.release()
