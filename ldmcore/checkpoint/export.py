@@ -48,7 +48,9 @@ def original_state(model: Any, conditioner: str | None = None, *, use_ema: bool 
     if use_ema:
         unet = {k[len("denoiser."):]: v for k, v in model.state_dict().items()
                 if k.startswith("denoiser.")}
-        state.update(ema_entries(unet, ema))
+        # the EMA the model was read with (a CompVis release), else a copy of the weights
+        state.update(ema_entries(unet, ema if ema is not None
+                                 else getattr(model, "compvis_ema", None)))
     types = {n: node.type for n, node in model.spec.conditioners.items()}
     if cond is None and "spatial_first_stage" in types.values():
         state.update({COND + k[len(VAE):]: v for k, v in list(state.items())

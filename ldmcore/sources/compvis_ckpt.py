@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..checkpoint.compvis import read_compvis_ema
 from ..checkpoint.compvis_config import import_config
 from ..checkpoint.loading import read_checkpoint
 from ..errors import CheckpointError
@@ -49,8 +50,12 @@ def open_compvis(source: Source, overrides: list[str], *, config=None, spec=None
             raise CheckpointError(f"{source.path}: no config.yaml beside it; give config=")
         imported = import_config(config)
         spec = imported.spec
-    return from_checkpoint(read_checkpoint(source.path), spec, overrides, registry=registry,
-                           **load_options)
+    ckpt = read_checkpoint(source.path)
+    model = from_checkpoint(ckpt, spec, overrides, registry=registry, **load_options)
+    ema = read_compvis_ema(ckpt.state)
+    if ema:  # kept for `ldm convert --to compvis`, which writes them back as model_ema.*
+        model.compvis_ema = ema
+    return model
 
 
 KIND = SourceKind("compvis", "a CompVis/SD .ckpt with its config.yaml beside it (or config=)",

@@ -72,3 +72,19 @@ def test_import_errors_name_the_yaml_path_exit_2(tmp_path, capsys, body, words):
     err = capsys.readouterr().err
     assert words in err and str(cfg) in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_convert_keeps_the_releases_ema(tmp_path):
+    """compvis release -> `ldm convert --to compvis`: model_ema.* come back as they were."""
+    from ldmcore.checkpoint.readers import read_file
+    from ldmcore.sources.convert import convert
+
+    from .compvis_fixtures import compvis_state
+
+    folder = _release(tmp_path)
+    dst, report = convert(folder / "model.ckpt", tmp_path / "out.ckpt", to="compvis")
+    state, _ = read_file(dst)
+    original = compvis_state("class2img")
+    ema = [k for k in original if k.startswith("model_ema.")]
+    assert ema and all(torch.equal(state[k], original[k]) for k in ema)
+    assert sorted(state) == sorted(original)
