@@ -130,7 +130,10 @@ def plan(req: GenerateRequest, catalog: dict[str, ModelEntry], folder: Path,
             if "mask" in start_given:
                 start["mask"] = read_mask(start_given["mask"], (side, side), "inputs.mask")[None]
     except DataError as exc:
-        raise ApiError(422, _field_first(str(exc))) from None
+        message = str(exc)
+        for path in [*files.values(), *start_given.values()]:
+            message = message.replace(f" {path}", "")  # the server's own paths stay private
+        raise ApiError(422, _field_first(message)) from None
     files.update(start_given)
     return Plan(req, entry, read, start, files, texts)
 

@@ -67,7 +67,7 @@ class Runner:
         images = model.sample(
             batch, num_samples=None if batch else n, latent_size=read.latent_size,
             generator=torch.Generator().manual_seed(req.seed), progress=False,
-            callback=_Progress(job, model), **start, **options,
+            callback=_Progress(job, model, start or batch), **start, **options,
         )
         images = _paste(images, start or batch, True)
         job.step = job.total
@@ -77,8 +77,9 @@ class Runner:
 class _Progress:
     """The sampler's step callback: step count (distinct timesteps seen), previews, cancel."""
 
-    def __init__(self, job: Job, model: Any) -> None:
+    def __init__(self, job: Job, model: Any, known: dict) -> None:
         self.job, self.model = job, model
+        self.known = known  # inpainting: the picture pasted outside the mask, as in the result
         self.seen: set[int] = set()
         self.every = max(1, job.total // PREVIEWS)
 
@@ -87,9 +88,13 @@ class _Progress:
         job.check_cancel()
         self.seen.add(int(t.reshape(-1)[0]))
         job.step = min(len(self.seen), job.total)
-        if job.step % self.every == 0 or job.step == job.total:
+        if job.step == 1 or job.step % self.every == 0 or job.step == job.total:
             x0 = self.model.schedule.eps_to_x0(eps[:1], z[:1], t.reshape(-1)[:1])
-            job.preview = _png(self.model.decode(x0).clamp(-1, 1))
+            from ..cli.generate import _paste
+
+            x0 = self.model.decode(x0).clamp(-1, 1)
+            known = {k: v[:1] for k, v in self.known.items() if k in ("image", "mask")}
+            job.preview = _png(_paste(x0, known, True))
             job.preview_step = job.step
         job.touch()
 
