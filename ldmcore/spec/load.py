@@ -51,13 +51,19 @@ def _read_text(path: Path) -> str:
 def _read_yaml(path: Path) -> DictConfig:
     text = _read_text(path)
     try:
-        cfg = OmegaConf.create(yaml.load(text, Loader=_SpecLoader))
+        raw = yaml.load(text, Loader=_SpecLoader)
+        if not isinstance(raw, dict):
+            what = "empty" if raw is None else f"a YAML {type(raw).__name__}"
+            raise SpecError(f"{path}: {what}; a spec must be a mapping at the top level")
+        cfg = OmegaConf.create(raw)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise SpecError(f"{where}: YAML syntax error: {exc.problem}") from None
     except (yaml.YAMLError, OmegaConfBaseException) as exc:
         raise SpecError(f"{path}: cannot read spec: {exc}".splitlines()[0]) from None
+    except SpecError:
+        raise
     except Exception as exc:  # noqa: BLE001 - OmegaConf refuses some YAML values (e.g. sets)
         raise SpecError(f"{path}: not a spec: {_first_line(exc)}") from None
     if not isinstance(cfg, DictConfig):

@@ -107,7 +107,11 @@ def validate_data(data: Mapping[str, Any], registry: Registry, name: str = "<dic
         spec = spec_model(registry).model_validate(data)
     except ValidationError as exc:
         raise SpecError(format_validation_error(exc, data, name, registry)) from None
-    check_wiring(spec, name)
+    wiring = check_wiring(spec, name)
+    factor = wiring.latent.factor
+    if spec.image_size % factor:  # the first stage would silently crop (30 -> 28 at f=4)
+        raise SpecError(f"{name}: image_size: {spec.image_size} is not a multiple of the first "
+                        f"stage's downsampling factor f={factor}")
     return spec
 
 

@@ -32,9 +32,20 @@ class DistEnv:
 
 def _pick_device(requested: str | None, local_rank: int) -> torch.device:
     if requested:
-        device = torch.device(requested)
+        from .errors import TrainingError
+
+        try:
+            device = torch.device(requested)
+        except RuntimeError:
+            raise TrainingError(f"--device {requested}: not a device (cpu, cuda, cuda:1 ...)"
+                                ) from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise TrainingError(f"--device {requested}: CUDA is not available here")
         if device.type == "cuda" and device.index is None:
             device = torch.device("cuda", local_rank)
+        if device.type == "cuda" and device.index >= torch.cuda.device_count():
+            raise TrainingError(f"--device {requested}: this machine has "
+                                f"{torch.cuda.device_count()} CUDA device(s)")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank)

@@ -154,6 +154,10 @@ class Trainer:
             self._resume(target)
         elif resume == "auto":
             _note(env, f"nothing to resume in {self.run_dir}; starting at step 0")
+        t = self.t  # the batch order; its checks (batch size vs data, shards) come before writes
+        self.sampler = StepSampler(len(self.dataset), t.batch_size, seed=t.seed, rank=env.rank,
+                                   world_size=env.world_size, grad_accum=t.grad_accum,
+                                   start_step=self.step)
 
     def _load_first_stage(self, first_stage: Any, path: Any) -> None:
         if path:
@@ -271,9 +275,7 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def run(self) -> TrainResult:
         t, env = self.t, self.env
-        sampler = StepSampler(len(self.dataset), t.batch_size, seed=t.seed, rank=env.rank,
-                              world_size=env.world_size, grad_accum=t.grad_accum,
-                              start_step=self.step)
+        sampler = self.sampler
         if self.stage == "diffusion" and self.step == 0:
             self._set_scale_factor(sampler)
         preview_batch = fixed_batch(self.dataset, t.num_samples) if env.is_main else None

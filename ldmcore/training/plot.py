@@ -54,15 +54,30 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
     fig.suptitle(str(run_dir))
     fig.tight_layout()
     out = Path(out) if out else run_dir / "loss.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    if out.suffix.lower() != ".png":
+        plt.close(fig)
+        raise DataError(f"--out {out}: expected a .png file name")
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:  # atomic: an existing plot is replaced whole or not at all
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.is_dir():
+            raise IsADirectoryError(21, "is a directory")
+        fig.savefig(tmp, dpi=100, format="png")
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise DataError(f"--out {out}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
     return out
 
 
 def plot_runs(root: str | Path, out: str | Path | None = None) -> list[Path]:
     """Plot `root` if it is a run, else every run one level below it (e.g. both stages)."""
     root = Path(root)
+    if not root.is_dir():
+        what = "no such directory" if not root.exists() else "not a directory"
+        raise DataError(f"{root}: {what} (expected a training run directory)")
     if (root / METRICS_FILE).is_file():
         return [plot_run(root, out)]
     runs = sorted(p.parent for p in root.glob(f"*/{METRICS_FILE}"))
