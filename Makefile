@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test test-slow lint registry models autoencoder model clean
+.PHONY: install demo test test-slow test-browser browser lint registry models autoencoder model clean
 
 install: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.toml)
 	$(BIN)/pip install -q --upgrade 'setuptools>=64' wheel
 	$(BIN)/pip install -q -c constraints.txt torch torchvision
 	$(BIN)/pip install -q -c constraints.txt --no-build-isolation \
-		-e '.[test]' $(addprefix -e ,$(PLUGINS))
+		-e '.[test,browser]' $(addprefix -e ,$(PLUGINS))
 	touch $(STAMP)
 
 demo: install
@@ -28,6 +28,19 @@ test: install
 
 test-slow: install
 	$(BIN)/pytest -q -n 2 -m slow
+
+# The studio's browser test (tests/serve/test_browser.py, part of `make test`) drives Debian's
+# chromium through Playwright for Python; Playwright's own browser download is never used.
+# Without chromium (no root, no package) that test skips and says why.
+CHROMIUM := /usr/bin/chromium
+browser: install
+	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium >/dev/null) || \
+		echo "make browser: could not install chromium; the browser test will skip"
+	@test -x $(CHROMIUM) && $(CHROMIUM) --version || true
+
+test-browser: browser
+	$(BIN)/pytest -q -n 0 tests/serve/test_browser.py
 
 lint: install
 	$(BIN)/ruff check ldmcore plugins tests benchmarks
