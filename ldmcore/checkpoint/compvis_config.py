@@ -231,6 +231,9 @@ def _conditioners(r: _Reader, mp: dict, latent_c: int, f: int) -> tuple[dict, st
         r.unsupported.append(f"model.params.conditioning_key: {conditioning!r}")
     trainable = bool(mp.get("cond_stage_trainable", False))
     if node == "__is_first_stage__":
+        r.notes.append("model.params.cond_stage_config: __is_first_stage__: scripts/inpaint.py "
+                       "feeds masked_image = ((1 - mask) * x01) * 2 - 1 (holes at -1, x01 the "
+                       "image in [0, 1]) and the mask in {-1, 1} (spatial_mask values: pm1)")
         # inpainting: E(masked image) ++ the mask resized (nearest) to the latent grid, in
         # {-1, 1} as scripts/inpaint.py feeds it
         return ({"masked_image": {"type": "spatial_first_stage", "input": "masked_image",
@@ -282,7 +285,10 @@ def _unet(r: _Reader, node: dict, path: str, context_dim: int | None) -> dict:
         r.unsupported.append(f"{path}.params.use_spatial_transformer without context_dim")
     if p.get("num_classes") is not None:
         out["num_classes"] = p["num_classes"]
-    r.rest(f"{path}.params", p, set(_UNET_COPY) | {"num_classes"}, _UNET_DEFAULTS)
+    if p.get("use_fp16"):
+        r.notes.append(f"{path}.params.use_fp16: the dtype is chosen at run time "
+                       "(model.half() / .to(torch.float16)), not by the spec")
+    r.rest(f"{path}.params", p, set(_UNET_COPY) | {"num_classes", "use_fp16"}, _UNET_DEFAULTS)
     return {"type": "unet", "checkpoint": None, "params": out}
 
 
@@ -392,17 +398,38 @@ def import_config(path: str | Path) -> Imported:
     for k in conf:
         if k not in ("model",):
             r.notes.append(f"{k}: training/data setup, not imported")
-    return Imported(spec, str(path), r.unsupported, r.notes)
+    imported = Imported(spec, str(path), r.unsupported, r.notes)
+    if target in DDPM:
+        _check_channels(imported, conf["model"]["params"]["unet_config"].get("params") or {})
+    return imported
+
+
+def _check_channels(imported: Imported, unet: dict) -> None:
+    """The UNet's in/out_channels in the config must be what the wiring derives."""
+    wiring = _wiring(imported)
+    where = "model.params.unet_config.params"
+    for field_name, derived in (("in_channels", wiring.in_channels),
+                                ("out_channels", wiring.out_channels)):
+        given = unet.get(field_name)
+        if given is not None and given != derived:
+            raise SpecError(f"{imported.source}: {where}.{field_name}: {given}, but the first "
+                            f"stage and conditioners give {derived}")
+
+
+def _wiring(imported: Imported, registry: Any = None) -> Any:
+    from ..spec.resolve import resolve_spec
+    from ..spec.wiring import check_wiring
+
+    spec = resolve_spec(imported.spec, registry=registry, name=imported.source)
+    return check_wiring(spec, imported.source)
 
 
 def validate(imported: Imported, registry: Any = None) -> Any:
     """The validated Spec (SpecError naming the YAML path on any problem)."""
     from ..spec.resolve import resolve_spec
-    from ..spec.wiring import check_wiring
 
-    spec = resolve_spec(imported.spec, registry=registry)
-    check_wiring(spec, imported.source)
-    return spec
+    _wiring(imported, registry)
+    return resolve_spec(imported.spec, registry=registry, name=imported.source)
 
 
 def write_spec(imported: Imported, out: str | Path) -> Path:

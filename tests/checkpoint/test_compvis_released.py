@@ -38,7 +38,11 @@ def test_every_released_config_has_a_manifest():
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_imports_validates_and_loads_strictly(name):
+def test_imports_validates_and_loads_strictly(name, monkeypatch):
+    from ldmcore.checkpoint import report as report_module
+
+    # meta tensors carry shapes, no values: the loader's finiteness check has nothing to read
+    monkeypatch.setattr(report_module, "_finite", lambda t: True)
     imported = import_config(RELEASED / f"{name}.yaml")
     validate(imported)
     with torch.device("meta"):

@@ -88,3 +88,38 @@ def test_convert_keeps_the_releases_ema(tmp_path):
     ema = [k for k in original if k.startswith("model_ema.")]
     assert ema and all(torch.equal(state[k], original[k]) for k in ema)
     assert sorted(state) == sorted(original)
+
+
+def test_unet_channels_must_match_the_wiring(tmp_path, capsys):
+    text = (TINY / "superres.yaml").read_text().replace("in_channels: 6", "in_channels: 5")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text)
+    assert main(["import", str(cfg), "--out", str(tmp_path / "s.yaml")]) == 2
+    assert "unet_config.params.in_channels: 5, but the first stage and conditioners give 6" \
+        in capsys.readouterr().err
+
+
+def test_bare_first_stage_checkpoint_loads_its_part(tmp_path, capsys):
+    """A models/first_stage_models config + its bare VQModel checkpoint (encoder./decoder./
+    quantize. keys, loss.* beside them) load strictly into the first stage."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "model:\n  target: ldm.models.autoencoder.VQModel\n  params:\n    embed_dim: 3\n"
+        "    n_embed: 64\n    monitor: val/rec_loss\n    ddconfig: {attn_type: none, "
+        "double_z: false, z_channels: 3, resolution: 32, in_channels: 3, out_ch: 3, ch: 32, "
+        "ch_mult: [1, 2], num_res_blocks: 1, attn_resolutions: [], dropout: 0.0}\n"
+        "    lossconfig: {target: taming.modules.losses.vqperceptual.VQLPIPSWithDiscriminator}\n")
+    from ldmcore.checkpoint.compvis_config import import_config
+
+    model = ldmcore.build(import_config(cfg).spec)
+    bare = {k[len("first_stage."):]: v for k, v in model.state_dict().items()
+            if k.startswith("first_stage.") and not k.endswith(("scale_factor", "shift_factor"))}
+    bare["loss.discriminator.main.0.weight"] = torch.zeros(4, 3, 4, 4)
+    ckpt = tmp_path / "model.ckpt"
+    torch.save({"state_dict": bare}, ckpt)
+    assert main(["import", str(cfg), "--out", str(tmp_path / "s.yaml"), "--ckpt",
+                 str(ckpt)]) == 0
+    assert "loaded strictly" in capsys.readouterr().out
+    loaded = ldmcore.load(ckpt)
+    assert torch.equal(loaded.first_stage.quantize.embedding.weight,
+                       bare["quantize.embedding.weight"])
