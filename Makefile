@@ -37,7 +37,7 @@ browser: install
 	@test -x $(CHROMIUM) || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq chromium >/dev/null) || \
 		echo "make browser: could not install chromium; the browser test will skip"
-	@test -x $(CHROMIUM) && $(CHROMIUM) --version || true
+	@test -x $(CHROMIUM) && $(CHROMIUM) --version 2>/dev/null || true
 
 test-browser: browser
 	$(BIN)/pytest -q -n 0 tests/serve/test_browser.py

@@ -50,7 +50,9 @@ def create_app(names: tuple[str, ...] | list[str] = (), *, out_dir: str | Path =
     samplers = default_registry().names("scheduler")
     runner = Runner()
     jobs = JobQueue(runner, max_queued=max_queued)
-    app = FastAPI(title="ldm serve", summary="a local web studio for ldmcore models")
+    # no /docs page: its assets come from a CDN, and the studio works offline
+    app = FastAPI(title="ldm serve", summary="a local web studio for ldmcore models",
+                  docs_url=None, redoc_url=None)
     app.state.catalog, app.state.jobs, app.state.runner, app.state.out_dir = (
         catalog, jobs, runner, out)
     app.router.on_shutdown.append(jobs.close)
