@@ -26,6 +26,11 @@ class ModelEntry:
     formats: dict  # key -> InputFormat
     classes: list[dict] = field(default_factory=list)  # [{"name", "id", "color"}]
     palette: list[list[int]] | None = None  # segmentation id -> RGB
+    source: str = ""  # what the worker opens (the card name; a spec file in tests)
+
+    @property
+    def opens(self) -> str:
+        return self.source or self.name
 
     def public(self) -> dict:
         """What GET /api/models tells the page."""
@@ -56,8 +61,6 @@ def card_names() -> list[str]:
 def load_catalog(names: Sequence[str] = ()) -> dict[str, ModelEntry]:
     """name -> entry for the given card names (default: every card with a trained denoiser).
     A name that is not a card is an error naming it."""
-    from ..cli.inputs_cmd import model_spec
-    from ..inputs import model_inputs
     from ..sources import resolve
     from ..sources.card import find_card
 
@@ -72,15 +75,24 @@ def load_catalog(names: Sequence[str] = ()) -> dict[str, ModelEntry]:
             if explicit:
                 raise CheckpointError(f"{name}: an autoencoder card has no denoiser to sample")
             continue
-        _, spec = model_spec(name, [])
-        formats = model_inputs(spec)
-        card = source.card or {}
-        out[name] = ModelEntry(
-            name=name, task=str(card.get("task") or spec.task.type),
-            description=str(card.get("description") or ""), spec=spec, formats=formats,
-            classes=_classes(spec, formats), palette=_palette(spec),
-        )
+        out[name] = entry(name, name, source.card or {})
     return out
+
+
+def entry(name: str, source: str, card: dict | None = None) -> ModelEntry:
+    """The entry serving `source` (a card name; tests also serve spec files) as `name`."""
+    from ..cli.inputs_cmd import model_spec
+    from ..inputs import model_inputs
+
+    card = card or {}
+    _, spec = model_spec(source, [])
+    formats = model_inputs(spec)
+    return ModelEntry(
+        name=name, task=str(card.get("task") or spec.task.type),
+        description=str(card.get("description") or f"{source} (untrained weights)"),
+        spec=spec, formats=formats, classes=_classes(spec, formats), palette=_palette(spec),
+        source=source,
+    )
 
 
 def _dataset(spec: Any):

@@ -63,7 +63,7 @@ class Plan:
     def command(self, out: str) -> str:
         """The `ldm generate` line that samples the same images."""
         r = self.request
-        words = ["ldm", "generate", self.entry.name]
+        words = ["ldm", "generate", self.entry.opens]
         for option, text in {**self.texts, **self.files}.items():
             words += [f"--{option}", text]
         for flag, value in (("--sampler", r.sampler), ("--steps", r.steps),

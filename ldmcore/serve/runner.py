@@ -53,7 +53,7 @@ class Runner:
 
         plan = job.plan
         req = plan.request
-        model = self.model(plan.entry.name, plan.overrides)
+        model = self.model(plan.entry.opens, plan.overrides)
         job.check_cancel()
         n = req.num_samples
         read = plan.read

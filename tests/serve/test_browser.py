@@ -40,19 +40,43 @@ def studio(tmp_path_factory, serve_server):
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def page(studio):
+def _launch(server):
+    """A headless chromium page on `server`'s studio; page errors fail the test."""
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(studio.url + "/")
+        page.goto(server.url + "/")
         page.wait_for_selector("#model option", state="attached")
         yield page
         browser.close()
         assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def page(studio):
+    yield from _launch(studio)
+
+
+@pytest.fixture(scope="module")
+def task_studio(tmp_path_factory, serve_server):
+    """The other tasks' widgets, on the shipped configs (untrained weights: the test checks
+    what the page sends and that the job runs, not what the pictures show)."""
+    from ldmcore.serve.app import create_app
+    from ldmcore.serve.catalog import entry
+
+    names = ("semantic2img", "superres", "inpainting", "class2img", "unconditional")
+    catalog = {n: entry(n, f"configs/{n}.yaml") for n in names}
+    server = serve_server(create_app(catalog=catalog, out_dir=tmp_path_factory.mktemp("tasks")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def task_page(task_studio):
+    yield from _launch(task_studio)
 
 
 def _drag(page, selector: str, start, end, steps: int = 8) -> None:
@@ -182,3 +206,62 @@ def test_inpainting_mask_painted_progress_preview_and_cancel(page, studio, tmp_p
     result = np.asarray(_png(studio, job["image"]).convert("RGB"))
     keep = mask == 0
     assert np.array_equal(result[keep], picture[keep])
+
+
+def test_every_task_has_its_widget(task_page, task_studio, tmp_path):
+    """class list, palette brush, low-res upload, a result picked as the picture with a mask
+    painted over it, and nothing at all: each sent through the one input layer and sampled."""
+    from PIL import Image
+
+    page, studio = task_page, task_studio
+    page.fill("#steps", "3")
+    page.select_option("#model", "class2img")
+    page.fill("#steps", "3")
+    page.select_option("#input-class", "green triangle")
+    _generate_and_wait(page)
+    job = _job_of_last_result(page, studio)
+    assert job["status"] == "done" and job["params"]["inputs"] == {"class": "green triangle"}
+
+    page.select_option("#model", "semantic2img")
+    page.fill("#steps", "3")
+    page.click(".palette button[data-id='5']")
+    _drag(page, "#map-canvas", (0.2, 0.2), (0.6, 0.6))
+    page.screenshot(path=str(DOCS / "serve-semantic.png"))
+    _generate_and_wait(page)
+    job = _job_of_last_result(page, studio)
+    painted = np.asarray(Image.open(job["params"]["inputs"]["segmentation"]).convert("RGB"))
+    palette = studio.get("/api/models")[1]["models"][0]["palette"]
+    colours = {tuple(c) for c in painted.reshape(-1, 3).tolist()}
+    assert colours == {tuple(palette[0]), tuple(palette[5])}  # exactly the palette, no blending
+    assert tuple(painted[12, 12]) == tuple(palette[5]) and tuple(painted[30, 30]) == (0, 0, 0)
+
+    page.select_option("#model", "superres")
+    page.fill("#steps", "3")
+    Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(tmp_path / "low.png")
+    page.set_input_files("#input-lowres-file", str(tmp_path / "low.png"))
+    page.wait_for_selector("#input-lowres-area img")
+    _generate_and_wait(page)
+    job = _job_of_last_result(page, studio)
+    assert job["status"] == "done" and _png(studio, job["image"]).size == (32, 32)
+
+    page.select_option("#model", "inpainting")
+    page.fill("#steps", "3")
+    semantic = page.locator("#gallery .result").nth(1).get_attribute("data-job")
+    page.locator("#gallery .result .use-picture").nth(1).click()  # the semantic2img result
+    page.wait_for_selector("#input-image-mask-canvas")
+    _drag(page, "#input-image-mask-canvas", (0.1, 0.5), (0.9, 0.5))
+    _generate_and_wait(page)
+    job = _job_of_last_result(page, studio)
+    mask = np.asarray(Image.open(job["params"]["inputs"]["mask"]).convert("L"))
+    assert mask[16, 16] == 255 and mask[2, 2] == 0
+    picked = np.asarray(Image.open(job["params"]["inputs"]["image"]).convert("RGB"))
+    source = np.asarray(_png(studio, f"/api/jobs/{semantic}/image.png").convert("RGB"))
+    assert np.array_equal(picked, source)  # "use as picture" sent that result's pixels
+    result = np.asarray(_png(studio, job["image"]).convert("RGB"))
+    assert np.array_equal(result[mask == 0], picked[mask == 0])
+
+    page.select_option("#model", "unconditional")
+    page.fill("#steps", "3")
+    assert page.locator("#inputs .field").count() == 0
+    _generate_and_wait(page)
+    assert _job_of_last_result(page, studio)["params"]["inputs"] == {}
