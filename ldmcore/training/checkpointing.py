@@ -154,6 +154,14 @@ def load_checkpoint(path: str | Path, *, mmap: bool = False) -> dict[str, Any]:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file, not a training checkpoint")
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except PermissionError:
+        raise CheckpointError(f"{path}: permission denied") from None
+    if magic != b"PK\x03\x04":  # torch.save writes a zip archive
+        raise CheckpointError(f"{path}: not a readable training checkpoint (not a torch .pt "
+                              "zip archive)")
+    try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except PermissionError:
         raise CheckpointError(f"{path}: permission denied") from None

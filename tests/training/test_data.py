@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ldmcore.cli.main import make_parser
+from ldmcore.cli.main import parse
 from ldmcore.errors import DataError
 from ldmcore.training.checkpointing import spec_diff
 from ldmcore.training.data import StepSampler
@@ -52,7 +52,7 @@ def test_spec_diff_is_short_and_ignores_resumable_keys():
 
 
 def test_train_cli_takes_overrides_after_options():
-    args = make_parser().parse_args(
-        ["train", "s.yaml", "a=1", "--stage", "diffusion", "b.c=2", "--no-progress"])
+    # `ldm` parses a command's options and overrides intermixed (ldmcore.cli.main.parse)
+    args = parse(["train", "s.yaml", "a=1", "--stage", "diffusion", "b.c=2", "--no-progress"])
     assert args.overrides == ["a=1", "b.c=2"] and args.stage == "diffusion"
-    assert make_parser().parse_args(["train", "s.yaml", "--resume"]).resume == "auto"
+    assert parse(["train", "s.yaml", "--resume"]).resume == "auto"
