@@ -4,7 +4,20 @@ from __future__ import annotations
 
 HELP = "a local web studio: draw layouts, paint masks and maps, generate with any shipped model"
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+def exposure_warning(host: str) -> str | None:
+    """The warning for an address other machines may reach (None for loopback)."""
+    import ipaddress
+
+    if host == "localhost":
+        return None
+    try:
+        if ipaddress.ip_address(host.strip("[]")).is_loopback:
+            return None
+    except ValueError:  # a host name: it may resolve to anything
+        pass
+    return (f"warning: listening on {host}: the server has no authentication; anyone who can "
+            "reach this address can use it")
 
 
 def configure(parser) -> None:
@@ -37,9 +50,9 @@ def run(args) -> int:
     except ImportError as exc:  # fastapi/uvicorn are dependencies; a broken install says so
         raise DataError(f"ldm serve needs fastapi and uvicorn ({exc}); run `make install`") \
             from None
-    if args.host not in LOOPBACK:
-        print(f"warning: listening on {args.host}: the server has no authentication; anyone "
-              "who can reach this address can use it", file=sys.stderr)
+    warning = exposure_warning(args.host)
+    if warning:
+        print(warning, file=sys.stderr)
     app = create_app(args.models, out_dir=args.out_dir, max_queued=args.queue)
     names = ", ".join(app.state.catalog) or "none"
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
