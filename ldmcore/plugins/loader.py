@@ -107,10 +107,11 @@ def load_registry() -> Registry:
     known = {normalise(ep.name) for ep in eps} | {normalise(_dist_name(ep)) for ep in eps}
     unknown = sorted(disabled - known)
     if unknown:
-        warnings.warn(f"LDMCORE_DISABLE_PLUGINS: no installed plugin or distribution named "
-                      f"{', '.join(unknown)} (installed: "
-                      f"{', '.join(sorted(ep.name for ep in eps)) or 'none'})",
-                      PluginWarning, stacklevel=2)
+        # one line on stderr ("LDMCORE_DISABLE_PLUGINS:0: PluginWarning: ..."), no source line
+        warnings.warn_explicit(
+            f"no installed plugin or distribution named {', '.join(unknown)} (installed: "
+            f"{', '.join(sorted(ep.name for ep in eps)) or 'none'})",
+            PluginWarning, "LDMCORE_DISABLE_PLUGINS", 0, module=__name__)
     for ep in eps:
         if normalise(ep.name) in disabled or normalise(_dist_name(ep)) in disabled:
             registry.disabled.append(ep.name)

@@ -141,8 +141,9 @@ def test_disable_by_distribution_name_and_warn_on_unknown(fake_entry_points, mon
     assert registry.names("guider") == ["ga"] and registry.disabled == ["b"]
     monkeypatch.setenv("LDMCORE_DISABLE_PLUGINS", "a, nosuch")
     with pytest.warns(loader.PluginWarning, match="no installed plugin or distribution named "
-                                                  "nosuch"):
+                                                  "nosuch") as caught:
         registry = loader.load_registry()
+    assert caught[0].filename == "LDMCORE_DISABLE_PLUGINS"
     assert registry.names("guider") == ["gb"]
 
 
