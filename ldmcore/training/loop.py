@@ -345,8 +345,10 @@ class Trainer:
             metrics.close()
         export = None
         if status == "done" and nan_skips:
+            steps = (f"step {self.step}" if nan_skips == 1 else
+                     f"steps {self.step - nan_skips + 1}-{self.step}")
             raise TrainingError(
-                f"steps {self.step - nan_skips + 1}-{self.step}: the last {nan_skips} update(s) "
+                f"{steps}: the last {nan_skips} update(s) "
                 f"were skipped (non-finite loss), so the run did not finish training; weights "
                 f"are those of step {self.step - nan_skips}, in {self.checkpoint}")
         if status == "done":
