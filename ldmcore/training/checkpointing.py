@@ -203,6 +203,26 @@ def load_resumable(run_dir: str | Path, note) -> tuple[Path, dict[str, Any]]:
                           + (errors[0] if errors else "none saved"))
 
 
+def load_or_offer(path: Path) -> dict[str, Any]:
+    """Load the checkpoint `--resume FILE` names; if it is unreadable, the error offers the
+    newest good checkpoint beside it."""
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as exc:
+        if path.parent.name != CKPT_DIR:
+            raise
+        for other in candidates(path.parent.parent):
+            if other.resolve() == path.resolve():
+                continue
+            try:
+                load_checkpoint(other)
+            except CheckpointError:
+                continue
+            raise CheckpointError(f"{exc}; previous good checkpoint: {other} (--resume {other}, "
+                                  f"or --resume {path.parent.parent} to use it)") from None
+        raise
+
+
 def find_resume(resume: str | None, run_dir: Path) -> Path | None:
     """What `--resume` names: None (start fresh), a checkpoint file, or a run directory whose
     newest good checkpoint is used (`auto`: the spec's run dir, None if it has none)."""

@@ -29,7 +29,7 @@ from ..spec.training import for_stage
 from . import distributed as D
 from .checkpointing import (
     find_resume,
-    load_checkpoint,
+    load_or_offer,
     load_resumable,
     save_checkpoint,
     spec_diff,
@@ -171,7 +171,7 @@ class Trainer:
         if target.is_dir():
             path, state = load_resumable(target, lambda msg: _note(self.env, msg))
         else:
-            path, state = target, load_checkpoint(target)
+            path, state = target, load_or_offer(target)
         if state.get("stage") != self.stage:
             raise TrainingError(f"--resume {path}: a {state.get('stage')} checkpoint, not "
                                 f"{self.stage}")

@@ -66,12 +66,15 @@ def test_flipped_tensor_byte_is_detected_and_resume_falls_back(tmp_path, toys, r
 
 
 def test_explicit_corrupt_file_and_empty_file_messages(tmp_path, toys, registry):
-    run = train(toys.toy_spec(str(tmp_path), steps=2), registry=registry, progress=False)
+    run = train(toys.toy_spec(str(tmp_path), steps=4), registry=registry, progress=False)
     path = latest_checkpoint(run.run_dir)
     _flip_tensor_byte(path)
-    with pytest.raises(CheckpointError, match="checksum mismatch"):
-        train(toys.toy_spec(str(tmp_path), steps=4), resume=str(path), registry=registry,
+    with pytest.raises(CheckpointError) as err:
+        train(toys.toy_spec(str(tmp_path), steps=6), resume=str(path), registry=registry,
               progress=False)
+    msg = str(err.value)  # --resume FILE: not used silently, but the good one is offered
+    assert "checksum mismatch" in msg and "\n" not in msg
+    assert "previous good checkpoint: " in msg and "step_00000002.pt" in msg
     empty = tmp_path / "empty.pt"
     empty.write_bytes(b"")
     with pytest.raises(CheckpointError) as err:
@@ -80,8 +83,9 @@ def test_explicit_corrupt_file_and_empty_file_messages(tmp_path, toys, registry)
     with pytest.raises(CheckpointError, match="a directory"):
         load_checkpoint(tmp_path)
     # every checkpoint of the run corrupt: one line, naming the directory
+    _flip_tensor_byte(path.with_name("step_00000002.pt"))
     with pytest.raises(CheckpointError) as err:
-        train(toys.toy_spec(str(tmp_path), steps=4), resume="auto", registry=registry,
+        train(toys.toy_spec(str(tmp_path), steps=6), resume="auto", registry=registry,
               progress=False)
     assert "no readable checkpoint in" in str(err.value) and "\n" not in str(err.value)
 
