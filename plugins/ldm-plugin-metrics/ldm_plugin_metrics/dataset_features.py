@@ -43,6 +43,20 @@ class FeatureCNN(nn.Module):
                               align_corners=False, antialias=True)
         return self.body(x).mean(dim=(2, 3))
 
+    def levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Mean-pooled activations after each of the three conv blocks: (N, 32), (N, 64),
+        (N, 128) = low-level colour/texture statistics, mid-level parts, label-level content.
+        The last one is `features(x)`."""
+        if x.shape[-1] != self.size or x.shape[-2] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear",
+                              align_corners=False, antialias=True)
+        out = []
+        for i, layer in enumerate(self.body):
+            x = layer(x)
+            if i % 2 == 0:  # body = block, pool, block, pool, block
+                out.append(x.mean(dim=(2, 3)))
+        return out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 

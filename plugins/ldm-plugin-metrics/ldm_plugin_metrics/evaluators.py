@@ -14,6 +14,7 @@ from . import stats
 from .features import Features
 from .images import image_batch, paired, rgb, to01
 from .pixel import psnr, ssim
+from .reference import ReferenceSet
 
 
 class Psnr(Evaluator):
@@ -50,58 +51,136 @@ class LpipsMetric(Evaluator):
 
 
 class _FeatureMetric(Evaluator):
+    """A distribution metric on features, reported with its real-vs-real floor at the same n
+    (see reference.py) and a note when n is too small to separate a model from the data."""
+
     metric = ""
 
-    def __init__(self, features: Features):
+    def __init__(self, features: Features, reference: ReferenceSet | None = None):
         self.features = features
-        self.notes = {features.key(self.metric): features.note(self.metric)}
+        self.reference = reference
+        self.base_notes = {features.key(self.metric): features.note(self.metric)}
+        self.notes = dict(self.base_notes)
 
     def feats(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor]:
         real = image_batch(inputs.get("real"), "real")
         fake = image_batch(inputs.get("fake"), "fake")
         return self.features(real), self.features(fake)
 
+    def reference_images(self, inputs: dict, real: torch.Tensor) -> torch.Tensor | None:
+        """n real images disjoint from `real`: inputs['reference'], else from the spec."""
+        self.notes = dict(self.base_notes)
+        if inputs.get("reference") is not None:
+            return image_batch(inputs["reference"], "reference")
+        if self.reference is None:
+            self.notes[self.floor_key] = "no floor: no reference= images and no spec"
+            return None
+        ref, where = self.reference.draw(len(real), real)
+        self.notes[self.floor_key] = (f"real-vs-real {self.metric.upper()} at the same n "
+                                      f"(reference: {where})" if ref is not None else where)
+        return ref
+
+    @property
+    def floor_key(self) -> str:
+        return self.features.key(self.metric) + "_floor"
+
 
 class Fid(_FeatureMetric):
     metric = "fid"
 
     def __call__(self, **inputs: Any) -> dict[str, float]:
+        real = image_batch(inputs.get("real"), "real")
         a, b = self.feats(inputs)
         if len(a) < 2 or len(b) < 2:
             raise DataError("fid: needs at least 2 images in 'real' and in 'fake'")
-        return {self.features.key("fid"): stats.fid(a, b)}
+        value = stats.fid(a, b)
+        out = {self.features.key("fid"): value}
+        ref = self.reference_images(inputs, real)
+        if ref is None:
+            return out
+        floor = stats.fid(a, self.features(ref))
+        out[self.floor_key] = floor
+        n, d = min(len(a), len(b)), a.shape[1]
+        why = []
+        if n <= d:
+            why.append(f"n={n} <= feature dim {d}: the covariances are singular")
+        if value < 2 * floor:
+            why.append(f"FID {value:.3g} is under twice its real-vs-real floor {floor:.3g}")
+        if why:
+            self.notes[self.features.key("fid") + "_warning"] = (
+                "n too small to separate models: " + "; ".join(why)
+                + " (use more samples, or KID, unbiased at small n)")
+        return out
 
 
 class Kid(_FeatureMetric):
     metric = "kid"
 
-    def __init__(self, features: Features, num_subsets: int, subset_size: int, seed: int):
-        super().__init__(features)
+    def __init__(self, features: Features, num_subsets: int, subset_size: int, seed: int,
+                 reference: ReferenceSet | None = None):
+        super().__init__(features, reference)
         self.num_subsets, self.subset_size, self.seed = num_subsets, subset_size, seed
 
-    def __call__(self, **inputs: Any) -> dict[str, float]:
-        a, b = self.feats(inputs)
-        if len(a) < 2 or len(b) < 2:
-            raise DataError("kid: needs at least 2 images in 'real' and in 'fake'")
+    def _kid(self, a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
         g = torch.Generator().manual_seed(self.seed)
-        mean, std = stats.kid(a, b, self.num_subsets, self.subset_size, g)
-        return {self.features.key("kid"): mean, self.features.key("kid_std"): std}
+        return stats.kid(a, b, self.num_subsets, self.subset_size, g)
+
+    def __call__(self, **inputs: Any) -> dict[str, float]:
+        real = image_batch(inputs.get("real"), "real")
+        a, b = self.feats(inputs)
+        if len(a) < 4 or len(b) < 4:
+            raise DataError("kid: needs at least 4 images in 'real' and in 'fake'")
+        mean, std = self._kid(a, b)
+        out = {self.features.key("kid"): mean, self.features.key("kid_std"): std}
+        ref = self.reference_images(inputs, real)
+        if ref is None:
+            return out
+        floor, floor_std = self._kid(a, self.features(ref))
+        out[self.floor_key] = floor
+        # unbiased: the floor is ~0 +- its spread; closer than 2 spreads cannot be told apart
+        if mean - floor < 2 * max(std, floor_std):
+            self.notes[self.features.key("kid") + "_warning"] = (
+                f"n too small to separate models: KID {mean:.3g} is within 2 std "
+                f"({max(std, floor_std):.2g}) of its real-vs-real floor {floor:.3g}")
+        return out
 
 
 class PrecisionRecall(_FeatureMetric):
+    """k-NN manifold precision / recall, a sample counted on a manifold only if it is on it at
+    every feature level (stats.precision_recall_levels), with the real-vs-real values."""
+
     metric = "precision"
 
-    def __init__(self, features: Features, k: int):
-        super().__init__(features)
+    def __init__(self, features: Features, k: int, reference: ReferenceSet | None = None):
+        super().__init__(features, reference)
         self.k = k
-        self.notes[features.key("recall")] = features.note("recall")
+        self.base_notes[features.key("recall")] = features.note("recall")
+        self.notes = dict(self.base_notes)
+
+    def _pr(self, a: list, b: list) -> tuple[float, float, list]:
+        return stats.precision_recall_levels(a, b, self.k)
 
     def __call__(self, **inputs: Any) -> dict[str, float]:
-        a, b = self.feats(inputs)
-        if min(len(a), len(b)) <= self.k:
+        real = image_batch(inputs.get("real"), "real")
+        fake = image_batch(inputs.get("fake"), "fake")
+        if min(len(real), len(fake)) <= self.k:
             raise DataError(f"precision_recall: needs more than k={self.k} images per set")
-        p, r = stats.precision_recall(a, b, self.k)
-        return {self.features.key("precision"): p, self.features.key("recall"): r}
+        a = self.features.levels(real)
+        p, r, levels = self._pr(a, self.features.levels(fake))
+        key = self.features.key
+        out = {key("precision"): p, key("recall"): r}
+        if len(levels) > 1:
+            for i, (pl, rl) in enumerate(levels):
+                out[key(f"precision_level{i + 1}")] = pl
+                out[key(f"recall_level{i + 1}")] = rl
+        ref = self.reference_images(inputs, real)
+        if ref is not None:
+            pf, rf, _ = self._pr(a, self.features.levels(ref))
+            out[key("precision_real")], out[key("recall_real")] = pf, rf
+            self.notes[key("precision_real")] = ("precision / recall of real vs real images at "
+                                                 "the same n: the best a model can score")
+        self.notes.pop(self.floor_key, None)
+        return out
 
 
 __all__ = ["Psnr", "Ssim", "LpipsMetric", "Fid", "Kid", "PrecisionRecall"]

@@ -46,6 +46,18 @@ class Features:
                for b in images.split(self.batch_size)]
         return torch.cat(out)
 
+    @torch.no_grad()
+    def levels(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Features at every level the network exposes (dataset CNN: its three blocks;
+        Inception: the pool features only), each (N, D_l) float64 on CPU."""
+        if not hasattr(self.net, "levels"):
+            return [self(images)]
+        self.net.to(images.device)
+        param = next(self.net.parameters())
+        parts = [[f.double().cpu() for f in self.net.levels(self._channels(b.to(param.dtype)))]
+                 for b in images.split(self.batch_size)]
+        return [torch.cat(level) for level in zip(*parts)]
+
 
 def _dataset_factory(p: FeatureParams, ctx: Any):
     """(name, params dict, thunk building the dataset) for the dataset-feature CNN."""

@@ -33,25 +33,31 @@ def _lpips(p: LpipsParams, ctx):
     return LpipsMetric(build_lpips(p.net, p.weights, p.backbone_weights), p.batch_size)
 
 
+def _reference(ctx):
+    from .reference import ReferenceSet
+
+    return ReferenceSet(ctx) if getattr(ctx, "spec", None) is not None else None
+
+
 def _fid(p: FidParams, ctx):
     from .evaluators import Fid
     from .features import build_features
 
-    return Fid(build_features(p, ctx))
+    return Fid(build_features(p, ctx), _reference(ctx))
 
 
 def _kid(p: KidParams, ctx):
     from .evaluators import Kid
     from .features import build_features
 
-    return Kid(build_features(p, ctx), p.num_subsets, p.subset_size, p.seed)
+    return Kid(build_features(p, ctx), p.num_subsets, p.subset_size, p.seed, _reference(ctx))
 
 
 def _pr(p: PrecisionRecallParams, ctx):
     from .evaluators import PrecisionRecall
     from .features import build_features
 
-    return PrecisionRecall(build_features(p, ctx), p.k)
+    return PrecisionRecall(build_features(p, ctx), p.k, _reference(ctx))
 
 
 @hookimpl
