@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test test-slow test-browser browser lint registry models autoencoder model clean
+.PHONY: install demo test test-slow test-browser browser screenshots lint registry models autoencoder model clean
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ browser: install
 
 test-browser: browser
 	$(BIN)/pytest -q -n 0 tests/serve/test_browser.py
+
+# The README's studio screenshots (docs/serve-*.png), taken by the browser test.
+screenshots: browser
+	LDM_SCREENSHOTS=1 $(BIN)/pytest -q -n 0 tests/serve/test_browser.py
 
 lint: install
 	$(BIN)/ruff check ldmcore plugins tests benchmarks

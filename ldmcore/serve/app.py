@@ -61,8 +61,11 @@ def create_app(names: tuple[str, ...] | list[str] = (), *, out_dir: str | Path =
     @app.middleware("http")
     async def body_limit(request: Request, call_next):
         length = request.headers.get("content-length")
-        if request.method == "POST" and length is not None and int(length) > MAX_BODY_BYTES:
-            return _error(413, f"body: larger than {MAX_BODY_BYTES // 2**20} MiB")
+        if request.method == "POST" and length is not None:
+            if not length.isdigit():
+                return _error(400, "Content-Length: not a number")
+            if int(length) > MAX_BODY_BYTES:
+                return _error(413, f"body: larger than {MAX_BODY_BYTES // 2**20} MiB")
         return await call_next(request)
 
     @app.get("/", include_in_schema=False)
@@ -85,7 +88,7 @@ def create_app(names: tuple[str, ...] | list[str] = (), *, out_dir: str | Path =
         folder.mkdir()
         try:
             job.plan = plan(req, catalog, folder, samplers)
-        except ApiError:
+        except BaseException:  # refused (or a bug): nothing of it stays on disk
             shutil.rmtree(folder, ignore_errors=True)
             raise
         job.folder = folder
@@ -188,6 +191,10 @@ def _handlers(app: FastAPI) -> None:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
         msg = "unknown field" if err.get("type") == "extra_forbidden" else err.get("msg", "")
         return _error(422, f"{loc}: {msg}")
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):  # a bug: JSON, not a bare 500 page
+        return _error(500, f"internal error: {type(exc).__name__}: {exc}".splitlines()[0])
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):

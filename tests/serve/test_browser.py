@@ -3,8 +3,9 @@
 On the page the test draws two boxes with the mouse, picks their classes, generates with
 shapes-layout2img and checks with the shapes fidelity evaluator that the requested objects are
 in their boxes; then it paints an inpainting mask over an uploaded picture, sees the live x̂0
-preview, cancels, and checks the painted mask and the pasted-back picture. Screenshots go to
-docs/ (committed, shown in the README). `make browser` installs chromium (apt-get).
+preview, cancels, and checks the painted mask and the pasted-back picture. Its screenshots are
+the README's (docs/serve-*.png, rewritten by `make screenshots`). `make browser` installs
+chromium (apt-get).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 CHROMIUM = os.environ.get("LDM_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+#: where screenshots go: docs/ with LDM_SCREENSHOTS=1 (`make screenshots`), else a temp folder
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
@@ -40,24 +42,36 @@ def studio(tmp_path_factory, serve_server):
     server.stop()
 
 
-def _launch(server):
-    """A headless chromium page on `server`'s studio; page errors fail the test."""
+@pytest.fixture(scope="module")
+def browser():
+    """One headless chromium (Playwright's sync API allows one driver per thread)."""
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(server.url + "/")
-        page.wait_for_selector("#model option", state="attached")
-        yield page
+        yield browser
         browser.close()
-        assert not errors, errors
+
+
+def _open(browser, server):
+    """A fresh page on `server`'s studio; errors thrown by its scripts fail the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url + "/")
+    page.wait_for_selector("#model option", state="attached")
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory) -> Path:
+    return DOCS if os.environ.get("LDM_SCREENSHOTS") == "1" else tmp_path_factory.mktemp("shots")
 
 
 @pytest.fixture(scope="module")
-def page(studio):
-    yield from _launch(studio)
+def page(browser, studio):
+    yield from _open(browser, studio)
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +89,8 @@ def task_studio(tmp_path_factory, serve_server):
 
 
 @pytest.fixture(scope="module")
-def task_page(task_studio):
-    yield from _launch(task_studio)
+def task_page(browser, task_studio):
+    yield from _open(browser, task_studio)
 
 
 def _drag(page, selector: str, start, end, steps: int = 8) -> None:
@@ -114,7 +128,7 @@ def _job_of_last_result(page, studio) -> dict:
     return job
 
 
-def test_layout_drawn_with_the_mouse_is_generated_in_its_boxes(page, studio):
+def test_layout_drawn_with_the_mouse_is_generated_in_its_boxes(page, studio, shots):
     from ldm_plugin_shapes.fidelity import ShapesFidelity
     from ldm_plugin_shapes.params import ShapesFidelityParams
     from ldm_plugin_shapes.vocab import layout_rows, parse_layout
@@ -134,10 +148,10 @@ def test_layout_drawn_with_the_mouse_is_generated_in_its_boxes(page, studio):
     _drag(page, "#layout-canvas", (0.46, 0.46), (0.45, 0.45))
     page.fill("#steps", "50")
     page.fill("#seed", "0")
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "serve-layout.png"))
+    page.screenshot(path=str(shots / "serve-layout.png"))
     _generate_and_wait(page)
-    page.screenshot(path=str(DOCS / "serve-result.png"))
+    page.screenshot(path=str(shots / "serve-result.png"))
+    assert (shots / "serve-result.png").read_bytes()[:4] == b"\x89PNG"
 
     job = _job_of_last_result(page, studio)
     assert job["status"] == "done" and job["progress"]["step"] == 50
@@ -162,7 +176,7 @@ def test_layout_drawn_with_the_mouse_is_generated_in_its_boxes(page, studio):
     assert scores["recall"] == 1.0, scores
 
 
-def test_inpainting_mask_painted_progress_preview_and_cancel(page, studio, tmp_path):
+def test_inpainting_mask_painted_progress_preview_and_cancel(page, studio, tmp_path, shots):
     from PIL import Image
 
     page.select_option("#model", "shapes-txt2img")
@@ -187,7 +201,7 @@ def test_inpainting_mask_painted_progress_preview_and_cancel(page, studio, tmp_p
         "/step ([4-9][0-9]|[0-9]{3}) /.test(document.querySelector('#progress-text').textContent)",
         timeout=120_000)
     running = page.locator("#preview").get_attribute("data-job")
-    page.screenshot(path=str(DOCS / "serve-inpaint.png"))
+    page.screenshot(path=str(shots / "serve-inpaint.png"))
     page.click("#cancel")
     page.wait_for_function(
         "document.querySelector('#progress-text').textContent.startsWith('cancelled')",
@@ -208,7 +222,7 @@ def test_inpainting_mask_painted_progress_preview_and_cancel(page, studio, tmp_p
     assert np.array_equal(result[keep], picture[keep])
 
 
-def test_every_task_has_its_widget(task_page, task_studio, tmp_path):
+def test_every_task_has_its_widget(task_page, task_studio, tmp_path, shots):
     """class list, palette brush, low-res upload, a result picked as the picture with a mask
     painted over it, and nothing at all: each sent through the one input layer and sampled."""
     from PIL import Image
@@ -226,7 +240,7 @@ def test_every_task_has_its_widget(task_page, task_studio, tmp_path):
     page.fill("#steps", "3")
     page.click(".palette button[data-id='5']")
     _drag(page, "#map-canvas", (0.2, 0.2), (0.6, 0.6))
-    page.screenshot(path=str(DOCS / "serve-semantic.png"))
+    page.screenshot(path=str(shots / "serve-semantic.png"))
     _generate_and_wait(page)
     job = _job_of_last_result(page, studio)
     painted = np.asarray(Image.open(job["params"]["inputs"]["segmentation"]).convert("RGB"))
