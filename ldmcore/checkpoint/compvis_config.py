@@ -335,10 +335,16 @@ def _model(r: _Reader, mp: dict) -> dict:
     want = (mp["unet_config"].get("params") or {}).get("context_dim")
     for c in conds.values():  # a CLIP's width is the pretrained model's; the UNet states it
         if c["type"] == "clip_text" and want is not None and want != context:
-            c["params"]["width"] = context = int(want)
+            cp = c["params"]
+            cp["width"] = context = int(want)
+            heads = cp.get("heads", 12)
+            while context % heads:  # the most heads (up to the named CLIP's) that divide it
+                heads -= 1
+            cp["heads"] = heads
             r.unsupported.append(f"model.params.cond_stage_config: the UNet's context_dim {want}"
-                                 " is not the named CLIP's width; width set to it, depth and "
-                                 "heads kept (set conditioners.text.params.layers/heads)")
+                                 " is not the named CLIP's width; width set to it, "
+                                 f"{heads} heads; set conditioners.text.params.layers/heads "
+                                 "to the text tower's")
     unet = _unet(r, mp["unet_config"], "model.params.unet_config", context)
     size = int(mp.get("image_size", mp["unet_config"].get("params", {}).get("image_size", 32)))
     guided = task in ("txt2img", "class2img") and any(
