@@ -77,3 +77,17 @@ class PrecisionRecallParams(FeatureParams):
     """Improved precision / recall (Kynkaanniemi et al. 2019): k-NN manifolds of features."""
 
     k: int = Field(3, gt=0)
+
+
+class BicubicBaselineParams(Params):
+    """Super-resolution baseline: PSNR / SSIM of bicubic upsampling of the task's low-res
+    input against the real images (read from batch=)."""
+
+    key: str = Field("lowres", description="batch key of the low-res input")
+    sigma: float = Field(1.5, gt=0, description="SSIM Gaussian window sigma")
+
+
+class KnownRegionParams(Params):
+    """Inpainting: mean absolute error in [0, 1] units outside the mask (batch=)."""
+
+    mask_key: str = Field("mask", description="batch key of the mask (1 = fill)")

@@ -5,8 +5,10 @@ from __future__ import annotations
 from ldmcore.plugins import hookimpl
 
 from .params import (
+    BicubicBaselineParams,
     FidParams,
     KidParams,
+    KnownRegionParams,
     LpipsParams,
     PrecisionRecallParams,
     PsnrParams,
@@ -60,6 +62,18 @@ def _pr(p: PrecisionRecallParams, ctx):
     return PrecisionRecall(build_features(p, ctx), p.k, _reference(ctx))
 
 
+def _bicubic(p: BicubicBaselineParams, ctx):
+    from .task_metrics import BicubicBaseline
+
+    return BicubicBaseline(p.key, p.sigma)
+
+
+def _known(p: KnownRegionParams, ctx):
+    from .task_metrics import KnownRegion
+
+    return KnownRegion(p.mask_key)
+
+
 @hookimpl
 def ldmcore_register_components(register):
     register("evaluator", "psnr", PsnrParams, _psnr, description="PSNR (dB), paired")
@@ -70,4 +84,8 @@ def ldmcore_register_components(register):
              description="FID on Inception (local weights) or dataset-trained CNN features")
     register("evaluator", "kid", KidParams, _kid, description="KID (unbiased MMD^2, cubic kernel)")
     register("evaluator", "precision_recall", PrecisionRecallParams, _pr,
-             description="improved precision/recall on k-NN feature manifolds")
+             description="improved precision/recall on k-NN feature manifolds, every level")
+    register("evaluator", "bicubic_baseline", BicubicBaselineParams, _bicubic,
+             description="super-resolution baseline: PSNR/SSIM of bicubic upsampling")
+    register("evaluator", "known_region", KnownRegionParams, _known,
+             description="inpainting: mean abs error outside the mask, [0, 1] units")

@@ -81,12 +81,10 @@ def color_labels(img: np.ndarray, max_distance: float) -> np.ndarray:
     return labels
 
 
-def detect(img: np.ndarray, *, min_area: float = 0.008,
-           max_color_distance: float = 0.45) -> list[Detection]:
-    """All coloured objects in one (H, W, 3) image in [0, 1]."""
+def _components(img: np.ndarray, min_area: float, max_color_distance: float):
+    """Yield (colour index, slice, crop mask, Detection) for each colour component."""
     h, w = img.shape[:2]
     labels = color_labels(img.astype(np.float64), max_color_distance)
-    found: list[Detection] = []
     eight = np.ones((3, 3), bool)
     for k in range(NUM_COLORS):
         comp, n = ndimage.label(labels == k + 1, structure=eight)
@@ -102,8 +100,25 @@ def detect(img: np.ndarray, *, min_area: float = 0.008,
             ref = np.asarray(PALETTE[COLORS[k]])
             off = float(np.median(np.linalg.norm(img[sl][crop] - ref, axis=-1)))
             shape = classify_shape(crop) if off <= _MAX_MEDIAN_COLOR_DISTANCE else "unknown"
-            found.append(Detection(COLORS[k], shape, box, area))
-    return found
+            yield k, sl, crop, Detection(COLORS[k], shape, box, area)
+
+
+def detect(img: np.ndarray, *, min_area: float = 0.008,
+           max_color_distance: float = 0.45) -> list[Detection]:
+    """All coloured objects in one (H, W, 3) image in [0, 1]."""
+    return [d for *_, d in _components(img, min_area, max_color_distance)]
+
+
+def segment(img: np.ndarray, *, min_area: float = 0.008,
+            max_color_distance: float = 0.45) -> np.ndarray:
+    """(H, W, 3) in [0, 1] -> (H, W) int64 segmentation in the dataset's encoding: each pixel
+    of a recognised object (colour component classified as a shape) gets object_class + 1,
+    everything else (background, unrecognised blobs, noise) 0."""
+    seg = np.zeros(img.shape[:2], np.int64)
+    for _, sl, crop, d in _components(img, min_area, max_color_distance):
+        if d.cls >= 0:
+            seg[sl][crop] = d.cls + 1
+    return seg
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:

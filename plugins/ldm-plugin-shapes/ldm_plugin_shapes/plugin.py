@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ldmcore.plugins import hookimpl
 
+from .metric_params import ShapesInpaintParams, ShapesMiouParams
 from .params import ShapesFidelityParams, ShapesParams
 
 
@@ -19,6 +20,18 @@ def _fidelity(params: ShapesFidelityParams, ctx):
     return build_fidelity(params, ctx)
 
 
+def _miou(params: ShapesMiouParams, ctx):
+    from .spatial import build_miou
+
+    return build_miou(params, ctx)
+
+
+def _inpaint(params: ShapesInpaintParams, ctx):
+    from .spatial import build_inpaint
+
+    return build_inpaint(params, ctx)
+
+
 @hookimpl
 def ldmcore_register_components(register):
     register(
@@ -30,3 +43,8 @@ def ldmcore_register_components(register):
         description="exact conditional fidelity on the shapes world (layout recall/IoU, "
         "class/caption accuracy)",
     )
+    register("evaluator", "shapes_miou", ShapesMiouParams, _miou,
+             description="semantic synthesis: per-pixel mIoU of the sample's colour "
+             "segmentation against the input map")
+    register("evaluator", "shapes_inpaint", ShapesInpaintParams, _inpaint,
+             description="inpainting: objects cut by the mask restored with shape and colour")
