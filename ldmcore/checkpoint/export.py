@@ -116,14 +116,15 @@ def infer_format(dst: str | Path) -> str:
 
 
 def save_as(model: Any, dst: str | Path, to: str | None = None, *,
-            conditioner: str | None = None) -> Path:
+            conditioner: str | None = None, original: Mapping[str, Any] | None = None) -> Path:
+    """`original` (compvis only): see save_compvis / original_options(config.yaml)."""
     to = to or infer_format(dst)
     if to == "native":
         if Path(dst).suffix != ".safetensors":
             raise CheckpointError(f"{dst}: a native checkpoint ends in .safetensors")
         return save(model, dst)
     if to == "compvis":
-        return save_compvis(model, dst, conditioner=conditioner)
+        return save_compvis(model, dst, conditioner=conditioner, original=original)
     if to == "diffusers":
         return save_diffusers(model, dst, conditioner=conditioner)
     raise CheckpointError(f"unknown format '{to}' (formats: {', '.join(FORMATS)})")
