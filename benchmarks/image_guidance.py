@@ -145,8 +145,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(runs: dict[str, dict[str, Any]]) -> str:
-    return "\n\n".join(f"### {name}\n\n{table(data, name == 'main')}"
-                        for name, data in sorted(runs.items(), key=lambda kv: kv[0] != "main"))
+    order = sorted(runs, key=lambda name: (name != "main", name))  # main first
+    return "\n\n".join(f"### {name}\n\n{table(runs[name], name == 'main')}" for name in order)
 
 
 def table(data: dict[str, Any], picture: bool) -> str:
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--first", type=int, default=0, help="first validation item")
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--scales", type=float, nargs="+", default=[0.1, 0.3, 0.5, 1.0, 1.5, 3.0])
+    ap.add_argument("--scales", type=float, nargs="+", default=[0.1, 0.3, 0.5, 0.7, 1.0, 1.5, 3.0])
     ap.add_argument("--transform", default="bicubic", choices=["bicubic", "area", "identity"])
     ap.add_argument("--grid-rows", type=int, default=4, help="images shown in the PNG")
     ap.add_argument("--name", default="main",

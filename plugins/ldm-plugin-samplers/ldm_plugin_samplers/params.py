@@ -86,7 +86,7 @@ class ClassifierParams(Params):
 
 class ImageL2Params(Params):
     scale: float = Field(
-        1.0, ge=0.0,
+        0.7, ge=0.0,
         description="s in ε̂ = ε − s √(1−ᾱ_t) ∇ log p(y | z_t), log p = −½‖y − T(D(ẑ0))‖² summed "
         "over y's pixels; default measured in benchmarks/image_guidance.md",
     )
