@@ -208,29 +208,36 @@ def main(argv: list[str] | None = None) -> int:
     n_params = sum(p.numel() for p in model.denoiser.parameters())
     S, B = 20, args.best_steps
 
-    # the sampler and guider are spec nodes: the 'best' rows build models of their own and
-    # share this one's denoiser and conditioner (same weights)
-    import ldmcore
+    # the 'best' rows swap in another sampler / guider (the plugin's own classes) around the
+    # same denoiser and conditioner
+    from ldm_plugin_samplers.dpm_solver import DPMSolverPP
+    from ldm_plugin_samplers.guiders import ClassifierFree
+    from ldm_plugin_samplers.params import DPMSolverParams
 
-    def variant(guider: dict):
-        dpm = {"type": "dpm_solver_pp", "params": {"steps": B, "spacing": "logsnr"}}
-        other = ldmcore.build({**spec, "sampler": dpm, "guider": guider})
-        other.denoiser, other.conditioners = model.denoiser, model.conditioners
-        return other.eval()
+    ddim, cfg = model.sampler, model.guider
+    dpm = DPMSolverPP(DPMSolverParams(steps=B, spacing="logsnr"))
 
-    best = variant(spec["guider"])
-    interval = variant({"type": "cfg", "params": {"scale": 7.5, "interval": list(args.interval)}})
+    def with_parts(sampler, guider, fn):
+        def run():
+            model.sampler, model.guider = sampler, guider
+            try:
+                return fn()
+            finally:
+                model.sampler, model.guider = ddim, cfg
+        return run
+
+    best = with_parts(dpm, cfg, lambda: run_ours(model, B, precision="bf16"))
+    interval = with_parts(dpm, ClassifierFree(7.5, tuple(args.interval)),
+                          lambda: run_ours(model, B, precision="bf16"))
     rows = {
         "same": (lambda: run_ours(model, S, precision="fp32"), lambda: run_pipe(pipe, S,
                                                                               args.latent)),
-        "best": (lambda: run_ours(best, B, precision="bf16"),
-                 lambda: run_pipe(pipe16, B, args.latent)),
-        "best + guidance interval": (lambda: run_ours(interval, B, precision="bf16"),
-                                     lambda: run_pipe(pipe16, B, args.latent)),
+        "best": (best, lambda: run_pipe(pipe16, B, args.latent)),
+        "best + guidance interval": (interval, lambda: run_pipe(pipe16, B, args.latent)),
     }
     times = {k: ([], []) for k in rows}
     delta = {}
-    run_ours(best, 2, precision="bf16"), run_pipe(pipe16, 2, args.latent)  # warm-up
+    run_ours(model, 2, precision="bf16"), run_pipe(pipe16, 2, args.latent)  # warm-up
     run_ours(model, 2, precision="fp32"), run_pipe(pipe, 2, args.latent)
     for i in range(args.repeats):
         for name, (ours_fn, theirs_fn) in rows.items():
@@ -239,11 +246,10 @@ def main(argv: list[str] | None = None) -> int:
             for side in order:
                 dt, outs[side] = _s(ours_fn if side == 0 else theirs_fn)
                 times[name][side].append(dt)
+                print(f"  {name}: {('ours', 'diffusers')[side]} {dt:.2f} s", flush=True)
             ref = outs[1].abs().max().item()
             delta[name] = ((outs[0] - outs[1]).abs().max().item(), ref)
         print(f"round {i} done ({time.perf_counter() - t0:.0f} s)", flush=True)
-    rss = {} if args.no_rss else peak_rss({"spec": spec, "text_dir": str(tmp / "clip"),
-                                           "tok_dir": str(tok_dir), "latent": args.latent})
     load1 = os.getloadavg()
     print(f"\nSD-1.5 UNet architecture ({n_params / 1e6:.1f} M params"
           f"{', QUICK narrow UNet' if args.quick else ''}), random CLIPTextModel 768 × 2 "
@@ -262,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
         d, ref = delta[name]
         print(f"| {labels[name]} | {statistics.median(a):.2f} | {statistics.median(b):.2f} | "
               f"{paired(a, b)} | {d:.2e} ({ref:.2f}) |")
+    sys.stdout.flush()
+    rss = {} if args.no_rss else peak_rss({"spec": spec, "text_dir": str(tmp / "clip"),
+                                           "tok_dir": str(tok_dir), "latent": args.latent})
     if rss:
         print(f"\npeak RSS (fresh process, build + 2 DDIM steps, fp32): ours {rss['ours']:.0f} "
               f"MB, diffusers {rss['diffusers']:.0f} MB, ratio "
