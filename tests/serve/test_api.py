@@ -237,3 +237,20 @@ def test_unknown_routes_and_jobs_answer_json_errors(studio):
     assert status == 404
     status, out = studio.request("GET", "/api/generate")
     assert status == 405 and "error" in out
+
+
+def test_readme_curl_example_is_accepted(studio):
+    """The README's Web studio section: its curl body is a valid request that completes."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### Web studio", 1)[1].split("\n### ", 1)[0]
+    body = re.search(r"-d \\\n\s*'(.*?)'", section, re.S).group(1)
+    status, out = studio.post("/api/generate", json.loads(body))
+    assert status == 202, out
+    assert studio.wait(out["id"])["status"] == "done"
+    for route in ("/api/models", "/api/generate", "/api/jobs/{id}", "/api/jobs/{id}/events",
+                  "/api/jobs/{id}/cancel"):
+        assert f"`{route}`" in section or f"`GET {route}`" in section or \
+            f"`POST {route}`" in section, route
