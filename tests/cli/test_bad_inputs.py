@@ -199,7 +199,7 @@ CASES = [
     C("train", S, "--no-progress", "--stage", "diffusion", FS, "--resume", "{W}/adir",
       expect="no checkpoint in"),
     C("train", S, "--no-progress", "--stage", "diffusion", FS, "--resume", M,
-      expect="not an ldmcore training checkpoint"),
+      expect="not a torch .pt zip archive"),
     C("train", S, "--no-progress", "--stage", "diffusion", "--device", "nosuch",
       expect="--device nosuch"),
     C("train", S, "--no-progress", "--stage", "diffusion", "first_stage.checkpoint={W}/nosuch.st",
