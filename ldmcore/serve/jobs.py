@@ -111,7 +111,14 @@ class JobQueue:
         return self._queue.qsize()
 
     def close(self) -> None:
-        self._queue.put(None)
+        """Stop: every job not finished is cancelled (a running one at its next step)."""
+        for job in self.jobs():
+            if not job.terminal:
+                self.cancel(job)
+        try:
+            self._queue.put(None, timeout=10)
+        except queue.Full:
+            return
         self._thread.join(timeout=10)
 
     # ------------------------------------------------------------------ worker side

@@ -105,3 +105,19 @@ def test_job_queue_is_bounded_ordered_and_cancels_queued_jobs():
         time.sleep(0.01)
     assert ran == [first.id, third.id]  # in order; the cancelled one never ran
     jobs.close()
+
+
+def test_close_cancels_what_is_left():
+    started = threading.Event()
+
+    def run(job: Job) -> None:
+        started.set()
+        while True:  # a long sampling run: stops only through its step callback
+            job.check_cancel()
+            time.sleep(0.01)
+
+    jobs = JobQueue(run, max_queued=4)
+    running, waiting = jobs.submit(Job(None, None)), jobs.submit(Job(None, None))
+    assert started.wait(10)
+    jobs.close()
+    assert (running.status, waiting.status) == ("cancelled", "cancelled")
