@@ -68,9 +68,11 @@ def test_fid_and_kid_report_their_floor_and_warn_at_small_n(feats, sets):
     ok = fid(real=real, fake=other, reference=ref)
     floor = ok["dataset_feature_fid_floor"]
     assert floor > 0 and ok["dataset_feature_fid"] < 2 * floor  # real vs real sits at the floor
+    assert ok["dataset_feature_fid_vs_reference"] < 2 * floor  # scored like the floor
     assert "n too small" in fid.notes["dataset_feature_fid_warning"]
     for bad in (noise(), blank()):
-        assert fid(real=real, fake=bad, reference=ref)["dataset_feature_fid"] > 5 * floor
+        out = fid(real=real, fake=bad, reference=ref)
+        assert min(out["dataset_feature_fid"], out["dataset_feature_fid_vs_reference"]) > 5 * floor
 
     kid = _kid(KidParams(num_subsets=20, **feats), None)
     ok = kid(real=real, fake=other, reference=ref)
