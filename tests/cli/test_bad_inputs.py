@@ -106,7 +106,7 @@ def _argv(case: str, world: Path) -> list[str]:
 # ----------------------------------------------------------------------------- the cases
 def C(cmd: str, *args: str, expect: str = "", marks=()):
     """One case: `ldm cmd args...`; `expect` must appear in the error line."""
-    return pytest.param("\x1f".join([cmd, *args]), expect, id=f"{cmd} {' '.join(args)}"[:90],
+    return pytest.param("\x1f".join([cmd, *args]), expect, id=f"{cmd} {' '.join(args)}"[:200],
                         marks=marks)
 
 
