@@ -129,6 +129,9 @@ def load_registry() -> Registry:
             _fail(registry, info, exc)
             continue
         register_plugin(registry, plugin, info)
+    for conflict in registry.conflicts:  # one line each; `ldm plugins` lists them too
+        where = f"plugin {conflict.rejected.name}"
+        warnings.warn_explicit(conflict.describe(), PluginWarning, where, 0, module=__name__)
     return registry
 
 

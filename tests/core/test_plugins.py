@@ -94,7 +94,8 @@ def test_third_party_sorting_first_cannot_take_a_first_party_name(fake_entry_poi
                                                           kind="conditioner"),
                        "ldm-plugin-conditioners"),
     )
-    registry = loader.load_registry()
+    with pytest.warns(loader.PluginWarning, match="ldm-plugin-evil.*rejected"):
+        registry = loader.load_registry()
     assert not registry.failures
     assert {p.name for p in registry.plugins} == {"aaa", "conditioners"}
     comps = registry.components["conditioner"]

@@ -139,6 +139,7 @@ def test_first_party_name_collision_rejects_that_registration_only(throwaway_env
     assert "conditioner:bert_transformer" in by_name["conditioners"]["components"]
     assert "conditioner:layout_tokens" in by_name["conditioners"]["components"]
     assert by_name["aaa_collider"]["components"] == ["conditioner:collider_own"]
+    assert "PluginWarning: conditioner 'bert_transformer' of plugin 'aaa_collider'" in result.stderr
     [conflict] = listing["conflicts"]
     assert conflict["kept"] == "ldm-plugin-conditioners 0.1.0"
     assert conflict["rejected"] == "ldm-plugin-collider 0.1"
@@ -157,7 +158,7 @@ def test_unknown_type_mentions_the_failed_plugin(throwaway_env, tmp_path):
     python, _ = throwaway_env
     spec = tmp_path / "s.yaml"
     spec.write_text(SPEC.replace("char_text", "char_textt"))
-    result = ldm(python, "validate", str(spec))
+    result = ldm(python, "validate", str(spec), env={"LDMCORE_DISABLE_PLUGINS": "aaa_collider"})
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert "unknown conditioner type 'char_textt'" in result.stderr
     assert "'broken' (ldm-plugin-broken) failed to load" in result.stderr
