@@ -102,3 +102,16 @@ def test_mode_from_task_and_bad_inputs(layouts):
         fid("layout")(images=layouts["image"][:2], batch={"boxes": bad})
     with pytest.raises(DataError, match="has 3 entries"):
         fid("class")(images=layouts["image"][:2], batch={"class": layouts["class"][:3]})
+
+
+def test_segment_recovers_the_dataset_map_and_not_noise():
+    from ldm_plugin_shapes.analysis import segment
+    from ldm_plugin_shapes.fidelity import to_hwc01
+
+    b = batch_of(20, 32)
+    imgs = to_hwc01(b["image"])
+    seg = b["segmentation"].numpy()
+    agree = [(segment(img) == s).mean() for img, s in zip(imgs, seg)]
+    assert min(agree) >= 0.9 and sum(agree) / len(agree) >= 0.97
+    noise = to_hwc01(torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    assert all((segment(img) == 0).mean() >= 0.95 for img in noise)  # no objects in noise
