@@ -172,15 +172,17 @@ def _parse(fmt: InputFormat, text: str, spec: Any, size: tuple[int, int], notes:
 
 
 def _vocabulary(spec: Any):
-    dataset = spec.training.dataset.params if spec.training is not None else None
-    if dataset is None:
-        raise DataError("the spec has no training.dataset to read inputs with")
-    return dataset
+    """The dataset's params (class names, layouts, palette), or None: a spec without
+    training: (e.g. imported from CompVis), whose conditioners read the text themselves."""
+    return spec.training.dataset.params if spec.training is not None else None
 
 
 def _dataset_parse(spec: Any, fmt: InputFormat, text: str):
+    vocab = _vocabulary(spec)
     try:
-        return _vocabulary(spec).parse_input(fmt.key, text)
+        if vocab is None:  # no vocabulary: an id for a class, else the text as given
+            return int(text) if fmt.kind == "class" else text
+        return vocab.parse_input(fmt.key, text)
     except (ValueError, DataError) as exc:
         raise DataError(f"{fmt.flag}: {exc}") from None
 
@@ -285,7 +287,7 @@ def _is_colour_palette(img) -> bool:
 
 
 def _ids_from_colours(rgb: np.ndarray, spec: Any, fmt: InputFormat, path: str) -> np.ndarray:
-    palette_of = getattr(_vocabulary(spec), "palette", None)
+    palette_of = getattr(_vocabulary(spec), "palette", None)  # None without a dataset
     palette = palette_of() if palette_of else None
     if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
         return rgb[..., 0].astype(np.int64)  # an RGB file of grey ids

@@ -121,7 +121,8 @@ def check(model: Any, mapped: Mapped, *,
         if not report.hint and report.missing and not report.unexpected:
             report.hint = ("load only some parts with --only (e.g. --only first_stage,denoiser)"
                            if any(k.startswith("conditioners.") for k in report.missing) else None)
-    bad = {k for k, _, _ in report.mismatched} | set(report.unexpected)
+    bad = ({k for k, _, _ in report.mismatched} | set(report.unexpected)
+           | {k for k, _, _ in report.wrong_dtype} | set(report.non_finite))
     return report, {k: v for k, v in state.items() if k not in bad}
 
 

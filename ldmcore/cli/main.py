@@ -31,8 +31,17 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A usage error is one line, like every other error a user can cause (exit 2)."""
+
+    def error(self, message: str):
+        # parse_intermixed_args reports the optional `overrides` list as required too
+        message = message.replace(", key=value", "")
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="ldm",
         description="Latent diffusion models assembled from plugins by a YAML graph spec.",
     )

@@ -33,7 +33,7 @@ def run(args) -> int:
 
         from .. import cards
 
-        metrics = json.loads(Path(args.eval_json).read_text()) if args.eval_json else None
+        metrics = _read_eval(args.eval_json) if args.eval_json else None
         path = cards.export(args.weights, args.name, task=args.task, commands=args.commands,
                             metrics=metrics, description=args.description, root=root / "models")
         print(f"wrote {path}")
@@ -54,3 +54,20 @@ def run(args) -> int:
         raise SpecError(problems[0] + more)
     print(f"{root} is up to date")
     return 0
+
+
+def _read_eval(path: str) -> dict:
+    """The `ldm eval --out` JSON a card records as its metrics."""
+    import json
+
+    from ..errors import DataError
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise DataError(f"--eval {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"--eval {path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"--eval {path}: expected the JSON object `ldm eval --out` writes")
+    return data

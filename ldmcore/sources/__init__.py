@@ -73,9 +73,15 @@ def open_for_use(name: str | Source, overrides: Sequence[str] = (), checkpoint: 
 def load(path: str | Path, overrides: Sequence[str] = (), *, registry=None,
          device: str | None = None, spec=None, **options):
     """`ldmcore.load`: any name `resolve` knows. With `spec=` a checkpoint that does not carry
-    its spec (CompVis/SD .ckpt, a diffusers folder) loads into that spec's model
-    (options: ema, strict, conditioner, parts; see ldmcore.checkpoint.loading)."""
-    model = resolve(path).open(overrides, spec=spec, registry=registry, **options)
+    its spec (CompVis/SD .ckpt, a diffusers folder) loads into that spec's model; with
+    `config=` a CompVis/SD config.yaml is translated into the spec (options: ema, strict,
+    conditioner, parts; see ldmcore.checkpoint.loading)."""
+    source = resolve(path)
+    if options.get("config") is not None and spec is None and source.kind == "checkpoint":
+        # a lone CompVis/SD checkpoint with the config.yaml it was released with
+        model = compvis_ckpt.open_compvis(source, list(overrides), registry=registry, **options)
+    else:
+        model = source.open(overrides, spec=spec, registry=registry, **options)
     return model.to(device) if device else model
 
 

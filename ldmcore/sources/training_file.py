@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..checkpoint.loading import Checkpoint
 from ..checkpoint.native import SPEC_KEY
-from ..training.checkpointing import exported_weights, load_checkpoint
+from ..training.checkpointing import exported_weights, load_checkpoint, verify
 from .base import Source, SourceKind
 from .weights import from_checkpoint
 
@@ -25,6 +25,7 @@ def probe(name: str) -> Source | None:
 def open_training(source: Source, overrides: list[str], *, spec=None, registry=None,
                   **load_options):
     state = source.payload
+    verify(state, source.path)  # the probe mapped it; the bytes are checked once, here
     ckpt = Checkpoint(exported_weights(state), {"format": "ldmcore", SPEC_KEY: state["spec"]},
                       "native", str(source.path))
     if spec is None:
