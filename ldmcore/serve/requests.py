@@ -118,6 +118,9 @@ def plan(req: GenerateRequest, catalog: dict[str, ModelEntry], folder: Path,
     start_given = {k: files.pop(k) for k in list(files) if k in start_keys}
     if "mask" in start_given and "image" not in start_given:
         raise ApiError(422, "inputs.mask: needs inputs.image, the picture to fill in")
+    if "image" in start_given and "mask" not in start_given:
+        raise ApiError(422, f"inputs.image: {entry.name} does not take a picture itself; give "
+                            "inputs.mask too, the region to generate")
     from ..inputs import read_image, read_inputs, read_mask
 
     try:

@@ -214,6 +214,8 @@ def test_pictures_mask_size_and_limits(studio, data_url):
     status, out = studio.post("/api/generate", {**base, "inputs": {"prompt": "x", "mask":
                                                                    small_mask}})
     assert status == 422 and out["error"].startswith("inputs.mask: needs inputs.image")
+    status, out = studio.post("/api/generate", base)
+    assert status == 422 and out["error"].startswith("inputs.image:") and "mask" in out["error"]
     # a body over the limit is refused from its Content-Length, before it is read
     import http.client
     from urllib.parse import urlparse
