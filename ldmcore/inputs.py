@@ -144,9 +144,10 @@ def _sample_size(spec, formats, values, size, factor) -> tuple[int, int]:
         target, where = (side, side), f"--size {side}"
     if min(target) <= 0:
         raise DataError(f"{where}: the size must be positive")
-    if target[0] % factor or target[1] % factor:
-        raise DataError(f"{where}: the sample size must be a multiple of the first stage's "
-                        f"factor {factor}")
+    multiple = factor * spec.denoiser.params.size_multiple()
+    if target[0] % multiple or target[1] % multiple:
+        raise DataError(f"{where}: the sample size must be a multiple of {multiple} (the first "
+                        f"stage's factor {factor} x the denoiser's downsampling)")
     limit = 8 * spec.image_size
     if max(target) > limit:
         raise DataError(f"{where}: larger than {limit} (8x the trained {spec.image_size}); "

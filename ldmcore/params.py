@@ -46,6 +46,10 @@ class DenoiserParams(Params):
     context_dim: int | None = None
     vector_dim: int | None = None
 
+    def size_multiple(self) -> int:
+        """The latent's sides must be multiples of this (a UNet's total downsampling)."""
+        return 1
+
 
 class SchedulerParams(Params):
     """Base of a sampler's params (the spec's `sampler:` node, registry kind `scheduler`).

@@ -73,13 +73,13 @@ def test_a_larger_map_samples_larger(tmp_path, capsys):
 @pytest.mark.parametrize("config, args, fragment", [
     ("semantic2img.yaml", ["--segmentation", "{ids99}"], "class ids [99] are not known"),
     ("semantic2img.yaml", ["--segmentation", "{odd_rgb}"], "not in the dataset's palette"),
-    ("semantic2img.yaml", ["--segmentation", "{odd_size}"], "multiple of the first stage"),
+    ("semantic2img.yaml", ["--segmentation", "{odd_size}"], "must be a multiple of"),
     ("inpainting.yaml", ["--image", "{rgb}", "--mask", "{grey}"], "--mask"),
     ("superres.yaml", ["--lowres", "{wide}"], "aspect ratio"),
     ("superres.yaml", ["--prompt", "x", "--lowres", "{rgb}"], "--prompt: this model takes no"),
     ("txt2img.yaml", [], "--prompt: this model needs it"),
     ("txt2img.yaml", ["--prompt", "x", "--size", "-32"], "--size must be positive"),
-    ("txt2img.yaml", ["--prompt", "x", "--size", "30"], "multiple of the first stage"),
+    ("txt2img.yaml", ["--prompt", "x", "--size", "30"], "must be a multiple of"),
     ("txt2img.yaml", ["--prompt", "x", "--size", "100000"], "larger than"),
     ("txt2img.yaml", ["--prompt", "x", "-n", "0"], "-n/--num-samples must be positive"),
     ("txt2img.yaml", ["--prompt", "x", "--scale", "nan"], "--scale must be a finite"),
@@ -182,6 +182,7 @@ def test_a_third_party_input_needs_only_its_declaration(tmp_path):
         conditioners={"depth": SimpleNamespace(input="depth", params=DepthParams())},
         first_stage=SimpleNamespace(params=SimpleNamespace(
             latent_port=lambda: SimpleNamespace(factor=4))),
+        denoiser=SimpleNamespace(params=SimpleNamespace(size_multiple=lambda: 1)),
         image_size=16, image_channels=3, training=None)
     path = _png(tmp_path / "d.png", np.zeros((16, 16, 3)))
     read = read_inputs(spec, {"depth": path})

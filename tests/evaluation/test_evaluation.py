@@ -104,7 +104,7 @@ def test_untrained_superres_scores_are_finite_and_paired(registry):
 def test_evaluator_choice(registry):
     """spec.evaluators entries, selected names, and the task default (inpainting: ssim)."""
     spec = resolve_spec(CONFIGS / "inpainting.yaml", TINY16, registry=registry)
-    assert {"psnr", "ssim", "fid"} <= set(spec.evaluators)
+    assert {"known", "restored", "fid", "kid"} <= set(spec.evaluators)
     task = registry.get("task", "inpainting").factory(spec.task.params, None)
     assert task.evaluation == "ssim"  # LPIPS would need weight files
     picked = build_evaluators(spec, task, registry, ["psnr", "shapes_fidelity"])

@@ -53,6 +53,9 @@ class UNetParams(DenoiserParams):
     def levels(self) -> int:
         return len(self.channel_mult)
 
+    def size_multiple(self) -> int:
+        return 2 ** (self.levels - 1)  # one stride-2 downsample between levels
+
     def depth_at(self, level: int) -> int:
         d = self.transformer_depth
         return d if isinstance(d, int) else d[level]
