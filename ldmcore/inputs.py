@@ -306,5 +306,15 @@ def _ids_from_colours(rgb: np.ndarray, spec: Any, fmt: InputFormat, path: str) -
     return match.argmax(1).reshape(rgb.shape[:2])
 
 
+def paste_known(images, inputs: Mapping[str, Any]):
+    """Inpainting keeps the known region exactly: x = image · (1 − mask) + sample · mask, in
+    pixel space, where `inputs` holds an `image` and a `mask` (1 = generated); else as is."""
+    image, mask = inputs.get("image"), inputs.get("mask")
+    if image is None or mask is None:
+        return images
+    mask = mask.to(images)
+    return image.to(images) * (1 - mask) + images * mask
+
+
 __all__ = ["FILE_KINDS", "InputFormat", "KIND_HELP", "ReadInputs", "describe_inputs",
-           "model_inputs", "read_image", "read_inputs", "read_mask"]
+           "model_inputs", "paste_known", "read_image", "read_inputs", "read_mask"]

@@ -164,22 +164,13 @@ def _guidance(model, args) -> dict | None:
                             "--guide-image")[None]}
 
 
-def _paste(images, start_or_batch: dict, paste: bool):
-    """The known region back exactly: x = image · (1 − mask) + sample · mask (pixel space)."""
-    image, mask = start_or_batch.get("image"), start_or_batch.get("mask")
-    if not paste or image is None or mask is None:
-        return images
-    mask = mask.to(images)
-    return image.to(images) * (1 - mask) + images * mask
-
-
 def run(args) -> int:
     import sys
 
     import torch
 
     from ..errors import CheckpointError
-    from ..inputs import model_inputs, read_inputs
+    from ..inputs import model_inputs, paste_known, read_inputs
     from ..sources import open_for_use, resolve
     from ..viz import save_grid
 
@@ -207,7 +198,8 @@ def run(args) -> int:
     images = model.sample(batch, num_samples=None if batch else n, latent_size=read.latent_size,
                           generator=generator, progress=not args.no_progress, guidance=guidance,
                           **start)
-    images = _paste(images, start or batch, not args.no_paste)
+    if not args.no_paste:
+        images = paste_known(images, start or batch)
     captions = _captions(given, images.shape[0])
     shown = _shown_inputs(batch, start, images)
     if shown is not None:  # the input and the mask first, then the samples

@@ -29,7 +29,6 @@ def run(args) -> int:
 
     root = Path(args.dir)
     if args.action == "add-model":
-        import json
 
         from .. import cards
 

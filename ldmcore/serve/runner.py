@@ -49,7 +49,7 @@ class Runner:
     def __call__(self, job: Job) -> None:
         import torch
 
-        from ..cli.generate import _paste
+        from ..inputs import paste_known
 
         plan = job.plan
         req = plan.request
@@ -69,7 +69,7 @@ class Runner:
             generator=torch.Generator().manual_seed(req.seed), progress=False,
             callback=_Progress(job, model, start or batch), **start, **options,
         )
-        images = _paste(images, start or batch, True)
+        images = paste_known(images, start or batch)
         job.step = job.total
         _save(job, model, images)
 
@@ -90,11 +90,11 @@ class _Progress:
         job.step = min(len(self.seen), job.total)
         if job.step == 1 or job.step % self.every == 0 or job.step == job.total:
             x0 = self.model.schedule.eps_to_x0(eps[:1], z[:1], t.reshape(-1)[:1])
-            from ..cli.generate import _paste
+            from ..inputs import paste_known
 
             x0 = self.model.decode(x0).clamp(-1, 1)
             known = {k: v[:1] for k, v in self.known.items() if k in ("image", "mask")}
-            job.preview = _png(_paste(x0, known, True))
+            job.preview = _png(paste_known(x0, known))
             job.preview_step = job.step
         job.touch()
 

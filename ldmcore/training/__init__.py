@@ -4,7 +4,8 @@
     train("configs/kl_f4_shapes.yaml", stage="first_stage")
 
 Modules: loop (the loop), objectives (what is optimised per stage), data (resumable order),
-checkpointing, ema, distributed, scale_factor, metrics, images, plot, stage, first_stage_io.
+checkpointing, ema, distributed, scale_factor, metrics, images, plot, stage. First-stage exports
+are ldmcore.checkpoint.first_stage (the builder reads them too).
 """
 
 from __future__ import annotations

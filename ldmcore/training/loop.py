@@ -52,7 +52,10 @@ from .stage import choose_stage, first_stage_weights, run_dir
 #: spec paths compared on resume, per stage (None = the whole spec)
 _COMPARED = {"first_stage": ("spec_version", "image_size", "image_channels", "first_stage",
                              "training"), "diffusion": None}
-_IGNORED = ("first_stage.checkpoint", "training.stage")
+# keys a resume may change: they do not touch the optimisation (how the model is sampled and
+# scored after training, where its first stage came from)
+_IGNORED = ("first_stage.checkpoint", "training.stage", "evaluators", "sampler", "guider",
+            "sampling")
 MAX_NAN_SKIPS = 10
 
 
@@ -161,7 +164,7 @@ class Trainer:
 
     def _load_first_stage(self, first_stage: Any, path: Any) -> None:
         if path:
-            from .first_stage_io import load_first_stage
+            from ..checkpoint.first_stage import load_first_stage
 
             load_first_stage(first_stage, path, self.spec)
 

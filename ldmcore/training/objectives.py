@@ -20,12 +20,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..checkpoint.first_stage import EXPORT_NAME, export_first_stage
 from ..checkpoint.native import save
 from ..dotted import under
 from .distributed import DistEnv, any_rank, wrap_ddp
 from .ema import Ema, ema_target
 from .errors import TrainingError
-from .first_stage_io import EXPORT_NAME, export_first_stage
 from .optim import load_schedule, make_optimizer, make_schedule
 
 Autocast = Callable[[], Any]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..checkpoint.first_stage import EXPORT_NAME
 from ..errors import SpecError
-from .first_stage_io import EXPORT_NAME
 
 STAGES = ("first_stage", "diffusion")
 

@@ -116,16 +116,16 @@ def test_lowres_of_another_size_is_resized_with_a_note(tmp_path, capsys):
 
 
 def test_inpainting_pastes_the_known_region_back(tmp_path):
-    from ldmcore.cli.generate import _paste
+    from ldmcore.inputs import paste_known
 
     image = torch.rand(2, 3, 8, 8) * 2 - 1
     mask = torch.zeros(2, 1, 8, 8)
     mask[..., 2:5, 2:5] = 1
     sample = torch.rand(2, 3, 8, 8)
-    pasted = _paste(sample, {"image": image, "mask": mask}, True)
+    pasted = paste_known(sample, {"image": image, "mask": mask})
     assert torch.equal(pasted * (1 - mask), image * (1 - mask))
     assert torch.equal((pasted * mask)[..., 2:5, 2:5], (sample * mask)[..., 2:5, 2:5])
-    assert torch.equal(_paste(sample, {"image": image, "mask": mask}, False), sample)
+    assert torch.equal(paste_known(sample, {"image": image}), sample)
 
 
 def test_inpainting_grid_shows_input_mask_and_results(tmp_path, capsys):

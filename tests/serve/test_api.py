@@ -75,9 +75,9 @@ def test_copy_as_cli_reproduces_the_image(studio):
     """The job's command, parsed by `ldm`, samples exactly the server's image."""
     import torch
 
-    from ldmcore.cli.generate import _paste, given_inputs, sampling_overrides
+    from ldmcore.cli.generate import given_inputs, sampling_overrides
     from ldmcore.cli.main import parse
-    from ldmcore.inputs import read_inputs
+    from ldmcore.inputs import paste_known, read_inputs
     from ldmcore.sources import open_for_use
 
     job = _generate(studio, seed=11, steps=5, sampler="plms", scale=3.0)
@@ -91,7 +91,7 @@ def test_copy_as_cli_reproduces_the_image(studio):
     batch = model.task.prepare(read.batch(args.num_samples))
     images = model.sample(batch, latent_size=read.latent_size, progress=False,
                           generator=torch.Generator().manual_seed(args.seed))
-    images = _paste(images, batch, True)
+    images = paste_known(images, batch)
     from PIL import Image
 
     from ldmcore.viz import to_uint8

@@ -84,3 +84,9 @@ def test_resume_refuses_another_spec_and_allows_more_steps(tmp_path, toys, regis
     more = train(toys.toy_spec(str(tmp_path), steps=3, log_every=3), resume=str(tmp_path /
                  "diffusion"), registry=registry, progress=False)
     assert more.step == 3 and more.status == "done"
+    # how the model is sampled and scored afterwards does not touch the optimisation either
+    spec = toys.toy_spec(str(tmp_path), steps=4)
+    spec["sampler"]["params"]["steps"] = 2
+    spec["guider"] = {"type": "toy_cfg", "params": {"scale": 3.0}}
+    later = train(spec, resume="auto", registry=registry, progress=False)
+    assert later.step == 4 and later.status == "done"
