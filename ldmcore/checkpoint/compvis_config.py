@@ -372,6 +372,8 @@ def _model(r: _Reader, mp: dict) -> dict:
 def _task(task: str, f: int) -> dict:
     if task == "superres":
         return {"type": "superres", "params": {"factor": f}}
+    if task == "inpainting":  # scripts/inpaint.py: holes of the masked image at -1
+        return {"type": "inpainting", "params": {"masked_fill": -1.0}}
     return {"type": task}
 
 

@@ -61,6 +61,11 @@ def test_imports_validates_and_loads_strictly(name, monkeypatch):
             ("inpainting", "bsr_sr"))
 
 
+def test_inpainting_import_keeps_the_original_hole_value():
+    imported = import_config(RELEASED / "inpainting_big.yaml")
+    assert imported.spec["task"] == {"type": "inpainting", "params": {"masked_fill": -1.0}}
+
+
 def test_what_cannot_be_expressed_is_listed():
     bare = import_config(RELEASED / "vq-f4.yaml")
     assert any("first-stage model only" in u for u in bare.unsupported)

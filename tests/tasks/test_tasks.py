@@ -106,3 +106,13 @@ def test_inpainting_params_validation():
         info.params_model(box_min=0.8, box_max=0.2)
     with pytest.raises(ValueError, match="kinds"):
         info.params_model(kinds=[])
+
+
+def test_inpainting_holes_take_masked_fill():
+    """CompVis' scripts/inpaint.py feeds the masked image with its holes at -1."""
+    t, _ = task("inpainting", masked_fill=-1.0)
+    x = images(2, 16)
+    out = t.prepare({"image": x}, torch.Generator().manual_seed(0))
+    m = out["mask"].expand_as(x)
+    assert (out["masked_image"][m == 1] == -1).all()
+    assert torch.equal(out["masked_image"][m == 0], x[m == 0])

@@ -70,6 +70,8 @@ class InpaintingParams(TaskParams):
     stroke_step: float = Field(0.25, gt=0, le=1, description="longest segment / image side")
     mask_key: str = "mask"
     masked_key: str = "masked_image"
+    masked_fill: float = Field(0.0, ge=-1, le=1, description="value of the masked image's holes "
+                               "(CompVis' scripts/inpaint.py: -1)")
     # paired SSIM needs no weights; LPIPS (the paper's) needs local weights: give it in the
     # spec's evaluators: section (type: lpips, params: {weights: ...})
     evaluation: str | None = "ssim"

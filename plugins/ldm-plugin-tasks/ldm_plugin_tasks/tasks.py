@@ -78,7 +78,7 @@ class SuperRes(Task):
 
 
 class Inpainting(Task):
-    """mask ~ random box / stroke (1 = fill); masked_image = image * (1 - mask)."""
+    """mask ~ random box / stroke (1 = fill); masked_image = image * (1 - mask) + fill * mask."""
 
     def __init__(self, params: InpaintingParams) -> None:
         self.p = params
@@ -107,4 +107,5 @@ class Inpainting(Task):
                 f"got {tuple(mask.shape)}"
             )
         mask = mask.to(device=x.device, dtype=x.dtype)
-        return {**batch, self.p.mask_key: mask, self.p.masked_key: x * (1 - mask)}
+        masked = x * (1 - mask) + self.p.masked_fill * mask  # holes at masked_fill
+        return {**batch, self.p.mask_key: mask, self.p.masked_key: masked}
