@@ -13,24 +13,28 @@ from torch.nn import functional as F
 
 
 class SelfAttention(nn.Module):
-    def __init__(self, dim: int, heads: int) -> None:
+    """Unmasked multi-head self-attention, softmax(q k^T / sqrt(d_head)) v. The inner width is
+    the model width, or heads x dim_head when given (x-transformers / CompVis' BERTEmbedder)."""
+
+    def __init__(self, dim: int, heads: int, dim_head: int | None = None) -> None:
         super().__init__()
+        inner = heads * dim_head if dim_head else dim
         self.heads = heads
-        self.to_q = nn.Linear(dim, dim, bias=False)
-        self.to_k = nn.Linear(dim, dim, bias=False)
-        self.to_v = nn.Linear(dim, dim, bias=False)
-        self.to_out = nn.Linear(dim, dim)
+        self.to_q = nn.Linear(dim, inner, bias=False)
+        self.to_k = nn.Linear(dim, inner, bias=False)
+        self.to_v = nn.Linear(dim, inner, bias=False)
+        self.to_out = nn.Linear(inner, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, m, d = x.shape
+        b, m, _ = x.shape
 
-        def split(t: torch.Tensor) -> torch.Tensor:  # (B, M, D) -> (B, h, M, D/h)
-            return t.view(b, m, self.heads, d // self.heads).transpose(1, 2)
+        def split(t: torch.Tensor) -> torch.Tensor:  # (B, M, h*d) -> (B, h, M, d)
+            return t.view(b, m, self.heads, -1).transpose(1, 2)
 
         q, k, v = split(self.to_q(x)), split(self.to_k(x)), split(self.to_v(x))
         # softmax(QK^T / sqrt(d)) V, computed in fp32 for stability under bf16
         out = F.scaled_dot_product_attention(q.float(), k.float(), v.float()).to(x.dtype)
-        return self.to_out(out.transpose(1, 2).reshape(b, m, d))
+        return self.to_out(out.transpose(1, 2).reshape(b, m, -1))
 
 
 class Block(nn.Module):

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from .transformer import SelfAttention
 
 
 class PositionEmbedding(nn.Module):
@@ -29,29 +30,6 @@ class PositionEmbedding(nn.Module):
 
     def forward(self, n: int) -> torch.Tensor:
         return self.emb.weight[:n][None]
-
-
-class Attention(nn.Module):
-    """Unmasked multi-head self-attention, softmax(q k^T / sqrt(dim_head)) v, in fp32."""
-
-    def __init__(self, dim: int, heads: int, dim_head: int) -> None:
-        super().__init__()
-        inner = heads * dim_head
-        self.heads = heads
-        self.to_q = nn.Linear(dim, inner, bias=False)
-        self.to_k = nn.Linear(dim, inner, bias=False)
-        self.to_v = nn.Linear(dim, inner, bias=False)
-        self.to_out = nn.Linear(inner, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, _ = x.shape
-
-        def split(t: torch.Tensor) -> torch.Tensor:  # (B, N, h*d) -> (B, h, N, d)
-            return t.view(b, n, self.heads, -1).transpose(1, 2).float()
-
-        out = F.scaled_dot_product_attention(split(self.to_q(x)), split(self.to_k(x)),
-                                             split(self.to_v(x))).to(x.dtype)
-        return self.to_out(out.transpose(1, 2).reshape(b, n, -1))
 
 
 class FeedForward(nn.Module):
@@ -79,7 +57,7 @@ class Encoder(nn.Module):
         self.dim = dim
         layers = []
         for _ in range(depth):
-            layers.append(nn.ModuleList([nn.LayerNorm(dim), Attention(dim, heads, dim_head),
+            layers.append(nn.ModuleList([nn.LayerNorm(dim), SelfAttention(dim, heads, dim_head),
                                          Residual()]))
             layers.append(nn.ModuleList([nn.LayerNorm(dim), FeedForward(dim), Residual()]))
         self.layers = nn.ModuleList(layers)
