@@ -177,11 +177,13 @@ def run(args) -> int:
     _check_options(args)
     overrides = sampling_overrides(args)
     given = given_inputs(args)
-    source = resolve(args.checkpoint or args.model)
-    if not source.trained_denoiser:
-        raise CheckpointError(f"{source.name}: an autoencoder (first-stage) export has no trained "
-                              "denoiser to generate with; `ldm eval` scores its reconstructions")
-    opened = open_for_use(args.model, overrides, args.checkpoint)
+    source = resolve(args.model)  # each name is read once, here; open_for_use reuses it
+    weights = resolve(args.checkpoint) if args.checkpoint else None
+    if not (weights or source).trained_denoiser:
+        raise CheckpointError(f"{(weights or source).name}: an autoencoder (first-stage) export "
+                              "has no trained denoiser to generate with; `ldm eval` scores its "
+                              "reconstructions")
+    opened = open_for_use(source, overrides, weights)
     for note in opened.notes:
         print(f"note: {note}", file=sys.stderr)
     model = opened.model.eval()

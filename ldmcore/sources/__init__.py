@@ -53,7 +53,8 @@ class Opened:
     notes: list[str] = field(default_factory=list)
 
 
-def open_for_use(name: str | Source, overrides: Sequence[str] = (), checkpoint: str | None = None,
+def open_for_use(name: str | Source, overrides: Sequence[str] = (),
+                 checkpoint: str | Source | None = None,
                  **options: Any) -> Opened:
     """What `ldm generate/eval NAME [--checkpoint FILE]` open: NAME alone, or a spec NAME with
     the weights of FILE (any format) loaded strictly into it."""
@@ -61,10 +62,10 @@ def open_for_use(name: str | Source, overrides: Sequence[str] = (), checkpoint: 
     if checkpoint is None:
         model = source.open(overrides, **options)
         return Opened(source, model, [UNTRAINED] if source.untrained else [])
-    if source.kind != "spec":
-        raise CheckpointError(f"--checkpoint {checkpoint}: needs a .yaml spec to build into, "
-                              f"got '{source.name}' (a model file carries its own weights)")
     weights = resolve(checkpoint)
+    if source.kind != "spec":
+        raise CheckpointError(f"--checkpoint {weights.name}: needs a .yaml spec to build into, "
+                              f"got '{source.name}' (a model file carries its own weights)")
     model = weights.open(overrides, spec=source.path, **options)
     report = getattr(model, "load_report", None)
     return Opened(weights, model, [f"checkpoint: {n}" for n in getattr(report, "notes", [])])

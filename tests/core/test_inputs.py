@@ -112,7 +112,8 @@ def test_lowres_of_another_size_is_resized_with_a_note(tmp_path, capsys):
     out = tmp_path / "sr.png"
     assert main(["generate", str(CONFIGS / "superres.yaml"), *TINY, "--lowres", low, *FAST,
                  "--out", str(out)]) == 0
-    assert "--lowres" in capsys.readouterr().out and "resized 8x8 -> 4x4" and out.is_file()
+    printed = capsys.readouterr().out
+    assert "--lowres" in printed and "resized 8x8 -> 4x4" in printed and out.is_file()
 
 
 def test_inpainting_pastes_the_known_region_back(tmp_path):

@@ -134,3 +134,15 @@ def test_generate_refuses_a_first_stage_export(tiny, tmp_path, capsys):
     assert main(["generate", str(fs), "--out", str(tmp_path / "x.png")]) == 2
     assert "no trained denoiser" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_generate_reads_a_card_once(tmp_path, monkeypatch):
+    """`ldm generate CARD`: the card is read once (the CLI and the opener share one Source)."""
+    from ldmcore.sources import card
+
+    reads = []
+    real = card.read_card
+    monkeypatch.setattr(card, "read_card", lambda p: reads.append(p) or real(p))
+    assert main(["generate", "shapes-txt2img", "--prompt", "a red circle", "--steps", "2",
+                 "-n", "1", "--no-progress", "--out", str(tmp_path / "c.png")]) == 0
+    assert len(reads) == 1
