@@ -44,6 +44,26 @@ def test_rescale_segmentation_one_hot(make):
     assert torch.allclose(out.sum(1), torch.ones(1, 2, 2))
 
 
+def test_rescale_unshuffle_keeps_every_pixel_of_a_map(make):
+    m, port = make("spatial_rescale", wiring="concat", input="segmentation", f=4,
+                   num_classes=3, out_channels=2, mode="unshuffle")
+    assert port == Spatial(2, 4) and m.channel_mapper.in_channels == 3 * 4 * 4
+    seg = torch.zeros(1, 8, 8, dtype=torch.long)
+    seg[0, 5, 6] = 2  # a one-pixel object: area resizing would leave 1/16 of it
+    cells = F.pixel_unshuffle(F.one_hot(seg, 3).permute(0, 3, 1, 2).float(), 4)
+    picked = torch.zeros_like(m.channel_mapper.weight.view(2, 48))
+    picked[0, 2 * 16 + 1 * 4 + 2] = picked[1, 0] = 1  # class 2 at (1, 2) in a cell; bg at (0, 0)
+    m.channel_mapper.weight.data.copy_(picked.view(2, 48, 1, 1))
+    out = m(seg)
+    assert out.shape == (1, 2, 2, 2)
+    assert out[0, 0].tolist() == [[0.0, 0.0], [0.0, 1.0]]  # the pixel, exactly, in its cell
+    assert torch.equal(out, F.conv2d(cells, m.channel_mapper.weight))
+    assert m(torch.zeros(1, 16, 24, dtype=torch.long)).shape == (1, 2, 4, 6)  # convolutional
+    with pytest.raises(ValueError, match="unshuffle"):
+        make("spatial_rescale", wiring="concat", input="s", num_classes=3, mode="unshuffle",
+             channel_map=False, out_channels=3)
+
+
 def test_rescale_bad_inputs(make):
     m, _ = make("spatial_rescale", wiring="concat", input="segmentation", num_classes=3)
     with pytest.raises(DataError, match=r"'segmentation'.*\[0, 2\]"):

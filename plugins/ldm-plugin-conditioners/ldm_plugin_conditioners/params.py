@@ -123,7 +123,10 @@ class SpatialRescaleParams(ConditionerParams):
     input_factor: int = Field(
         1, gt=0, description="the input comes at 1/input_factor of the image resolution"
     )
-    mode: Literal["nearest", "bilinear", "bicubic", "area"] = "bilinear"
+    mode: Literal["nearest", "bilinear", "bicubic", "area", "unshuffle"] = Field(
+        "bilinear", description="how the input reaches the latent grid: an interpolation, or "
+        "'unshuffle' (space-to-depth: each latent cell gets all r x r input pixels it covers as "
+        "channels, r = f / input_factor; lossless, so small objects of a map survive)")
     n_stages: int | None = Field(
         None, ge=0, description="CompVis SpatialRescaler: n_stages resizes by `multiplier` each, "
         "plain F.interpolate(mode) (no antialias); null: one resize to the latent grid")
@@ -139,6 +142,9 @@ class SpatialRescaleParams(ConditionerParams):
 
     @model_validator(mode="after")
     def _identity_channels(self):
+        if self.mode == "unshuffle" and (self.n_stages is not None or not self.channel_map):
+            raise ValueError("mode 'unshuffle' takes neither n_stages nor channel_map: false "
+                             "(its r*r*channels reach the 1x1 conv)")
         if not self.channel_map and self.channels_in != self.out_channels:
             raise ValueError(
                 f"channel_map is false but input channels {self.channels_in} != "

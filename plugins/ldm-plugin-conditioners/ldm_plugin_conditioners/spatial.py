@@ -1,7 +1,8 @@
 """Spatially aligned conditioners for concat wiring (paper Sec. 4.3.2, 4.4, 4.5).
 
 - SpatialRescale: the paper's SpatialRescaler: resize to the latent grid, then a 1x1 conv
-  (a low-res image for super-resolution, a one-hot semantic map for semantic synthesis).
+  (a low-res image for super-resolution, a one-hot semantic map for semantic synthesis); or
+  space-to-depth instead of the resize, so no pixel of a map is averaged away.
 - SpatialFirstStage: E(masked image), scaled like the diffusion latents (inpainting).
 - SpatialMask: the inpainting mask, downsampled to the latent grid.
 All three take the output size from the input's own size (input_factor / f), so they follow
@@ -59,8 +60,14 @@ class SpatialRescale(Conditioner):
         self.channels = params.channels_in
         self.input_factor, self.mode = params.input_factor, params.mode
         self.n_stages, self.multiplier = params.n_stages, params.multiplier
+        # space-to-depth factor: input pixels per latent cell along each side
+        self.unshuffle = f // params.input_factor if params.mode == "unshuffle" else None
+        if self.unshuffle is not None and self.unshuffle * params.input_factor != f:
+            raise DataError(f"spatial_rescale: mode 'unshuffle' needs f={f} to be a multiple "
+                            f"of input_factor={params.input_factor}")
+        mapped = self.channels * (self.unshuffle or 1) ** 2
         self.channel_mapper = (
-            nn.Conv2d(self.channels, params.out_channels, 1, bias=params.bias)
+            nn.Conv2d(mapped, params.out_channels, 1, bias=params.bias)
             if params.channel_map else nn.Identity()
         )
 
@@ -90,7 +97,9 @@ class SpatialRescale(Conditioner):
         if ref is not None:
             x = x.to(device=ref.device, dtype=ref.dtype)
         size = _target(x, self.input_factor, self.f, self.key)
-        if self.n_stages is None:
+        if self.unshuffle is not None:  # (B, C, rH, rW) -> (B, C*r*r, H, W), exact
+            x = F.pixel_unshuffle(x, self.unshuffle)
+        elif self.n_stages is None:
             x = _resize(x, size, self.mode)
         else:  # CompVis: n_stages x F.interpolate(scale_factor=multiplier), e.g. 2 x bilinear 0.5
             for _ in range(self.n_stages):
