@@ -53,14 +53,27 @@ registry: install
 	$(BIN)/ldm registry build
 
 # Reproduce the shipped shapes-world models (registry/models/*.yaml record what was run).
-# Measured on 2 CPU cores: decoder fine-tune 22 min; the two LDMs 27 and 41 min run side by
-# side (one thread each); run 1 of the autoencoder was not timed on an idle machine.
+# Measured on 2 CPU cores: decoder fine-tune 22 min; txt2img/layout2img 27 and 41 min side by
+# side (one thread each); the five 48-channel models 20-40 min each, two at a time; run 1 of
+# the autoencoder was not timed on an idle machine.
 # Every step is resumable (`ldm train ... --resume`).
 models: autoencoder
 	$(MAKE) model CONFIG=layout2img_hybrid NAME=shapes-layout2img TASK=layout2img STEPS=4000 \
+		FIRST_STAGE=$(AE) EVAL="--evaluator fidelity" \
 		DESC="$(LATENT); layout as tokens (cross-attention) + box raster (concat)"
 	$(MAKE) model CONFIG=txt2img NAME=shapes-txt2img TASK=txt2img STEPS=6000 \
+		FIRST_STAGE=$(AE) EVAL="--evaluator fidelity" \
 		DESC="$(LATENT); BERT-tokenised text -> transformer -> cross-attention"
+	$(MAKE) model CONFIG=class2img NAME=shapes-class2img TASK=class2img STEPS=3000 SHARE=1 \
+		DESC="$(LATENT); one shape, its class as one cross-attention token"
+	$(MAKE) model CONFIG=unconditional NAME=shapes-unconditional TASK=unconditional \
+		STEPS=4000 SHARE=1 DESC="$(LATENT); no conditioning"
+	$(MAKE) model CONFIG=semantic2img NAME=shapes-semantic2img TASK=semantic2img STEPS=4000 \
+		SHARE=1 DESC="$(LATENT); segmentation map, space-to-depth to the latent grid (concat)"
+	$(MAKE) model CONFIG=superres NAME=shapes-superres TASK=superres STEPS=4000 SHARE=1 \
+		DESC="$(LATENT); x4 super-resolution from 8x8, the low-res image concatenated"
+	$(MAKE) model CONFIG=inpainting NAME=shapes-inpainting TASK=inpainting STEPS=4000 \
+		SHARE=1 DESC="$(LATENT); E(masked image) + mask concatenated"
 LATENT := shapes world 32², KL-f4 latent (3x8x8), trained on 2 CPU cores
 # The KL-f4 first stage: trained whole, then its decoder fine-tuned with the encoder frozen
 # (training.freeze), so the latent space -- and any LDM trained on it -- stays that of run 1.
@@ -86,14 +99,21 @@ autoencoder: install
 AE_ABOUT := KL autoencoder f=4 (z 3x8x8 at 32²) on the shapes world, trained on 2 CPU cores; \
 	decoder fine-tuned with the encoder frozen
 # One diffusion model on the shipped autoencoder: train, evaluate, ship with a card.
+# FIRST_STAGE: the autoencoder it trains on (the shipped card's fp16 weights by default);
+# SHARE=1 ships the card without a copy of them (it names shapes-kl-f4 and its sha256);
+# EVAL: `ldm eval` options (default: every evaluator in the config).
+FIRST_STAGE ?= registry/models/shapes-kl-f4.safetensors
+EVAL ?=
 model:
 	$(BIN)/ldm train configs/$(CONFIG).yaml --stage diffusion --no-progress \
-		first_stage.checkpoint=$(AE) training.steps=$(STEPS) training.output_dir=runs/$(NAME)
-	$(BIN)/ldm eval runs/$(NAME)/diffusion/model.safetensors -n 200 --evaluator fidelity \
+		first_stage.checkpoint=$(FIRST_STAGE) training.steps=$(STEPS) \
+		training.output_dir=runs/$(NAME)
+	$(BIN)/ldm eval runs/$(NAME)/diffusion/model.safetensors -n 200 $(EVAL) \
 		--no-progress --out runs/$(NAME)/eval.json --grid runs/$(NAME)/eval.png
 	$(BIN)/ldm registry add-model runs/$(NAME)/diffusion/model.safetensors --name $(NAME) \
 		--task $(TASK) --eval runs/$(NAME)/eval.json --description "$(DESC)" \
-		--command "make autoencoder  # shapes-kl-f4, the first stage ($(AE))" \
+		$(if $(SHARE),--first-stage shapes-kl-f4) \
+		--command "make autoencoder  # shapes-kl-f4, the first stage" \
 		--command "make model CONFIG=$(CONFIG) NAME=$(NAME) TASK=$(TASK) STEPS=$(STEPS)"
 	$(BIN)/ldm plot runs/$(NAME)/diffusion --out registry/models/$(NAME)-loss.png
 	cp runs/$(NAME)/eval.png registry/models/$(NAME)-samples.png

@@ -7,23 +7,16 @@ card by name is ldmcore.sources.card (a card is one way of naming a model).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from .errors import CheckpointError
 from .sources.card import CARDS, find_card, read_card
+from .sources.shared_first_stage import detach, reference, verified_file
+from .sources.shared_first_stage import file_sha256 as sha256
 
 #: buffers kept in float32: the latent scale must not be rounded
 _KEEP_FP32 = ("scale_factor", "shift_factor")
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _half(state: dict) -> dict:
@@ -61,8 +54,12 @@ def _fp16_error(full: Path, half: Path) -> float:
 
 def export(weights: str | Path, name: str, *, task: str, commands: list[str],
            metrics: dict[str, Any] | None = None, description: str = "",
-           root: Path = CARDS) -> Path:
-    """Write root/<name>.safetensors (fp16) and root/<name>.yaml; return the card path."""
+           first_stage: str | None = None, root: Path = CARDS) -> Path:
+    """Write root/<name>.safetensors (fp16) and root/<name>.yaml; return the card path.
+
+    `first_stage`: a first-stage card in `root` the model was trained on; the file then names
+    it (sha256 included) instead of embedding its weights.
+    """
     import yaml
     from safetensors.torch import save_file
 
@@ -76,7 +73,11 @@ def export(weights: str | Path, name: str, *, task: str, commands: list[str],
     weights = source.path
     root.mkdir(parents=True, exist_ok=True)
     out = root / f"{name}.safetensors"
-    save_file(_half(read_tensors(weights)), str(out), metadata=source.metadata)
+    state, metadata = _half(read_tensors(weights)), dict(source.metadata)
+    if first_stage:
+        state, ref = detach(state, first_stage, root)
+        metadata.update(ref)
+    save_file(state, str(out), metadata=metadata)
     out.chmod(0o644)
     spec = source.spec or {}
     first_stage_only = not source.trained_denoiser
@@ -88,6 +89,7 @@ def export(weights: str | Path, name: str, *, task: str, commands: list[str],
         "sha256": sha256(out),
         "bytes": out.stat().st_size,
         "dtype": "float16 (scale_factor/shift_factor float32)",
+        **({"first_stage": reference(metadata)} if first_stage else {}),
         "fp16_max_abs_diff": None if first_stage_only else _fp16_error(weights, out),
         "training": {"commands": commands},
         "metrics": metrics or {},
@@ -117,4 +119,9 @@ def verify(root: Path = CARDS) -> list[str]:
             problems.append(f"{card_path}: weights file {weights} is missing")
         elif sha256(weights) != card.get("sha256"):
             problems.append(f"{card_path}: sha256 of {weights} does not match the card")
+        elif card.get("first_stage"):
+            try:
+                verified_file(card["first_stage"], weights)
+            except CheckpointError as exc:
+                problems.append(f"{card_path}: {exc}")
     return problems

@@ -17,6 +17,9 @@ def configure(parser) -> None:
     add.add_argument("--name", required=True)
     add.add_argument("--task", required=True)
     add.add_argument("--description", default="")
+    add.add_argument("--first-stage", metavar="CARD",
+                     help="the first-stage card the model was trained on: named by the file "
+                          "(with its sha256), not embedded")
     add.add_argument("--eval", dest="eval_json", help="`ldm eval --out` JSON with its metrics")
     add.add_argument("--command", dest="commands", action="append", default=[],
                      help="a training command that produced the weights (repeatable)")
@@ -34,7 +37,8 @@ def run(args) -> int:
 
         metrics = _read_eval(args.eval_json) if args.eval_json else None
         path = cards.export(args.weights, args.name, task=args.task, commands=args.commands,
-                            metrics=metrics, description=args.description, root=root / "models")
+                            metrics=metrics, description=args.description,
+                            first_stage=args.first_stage, root=root / "models")
         print(f"wrote {path}")
         return 0
     registry = default_registry()

@@ -9,6 +9,7 @@ from ..checkpoint.first_stage import is_first_stage
 from ..checkpoint.loading import Checkpoint
 from ..checkpoint.native import read_metadata, read_tensors, stored_spec
 from .base import Source, SourceKind
+from .shared_first_stage import attach
 from .weights import from_checkpoint
 
 
@@ -27,6 +28,8 @@ def _checkpoint(source: Source) -> Checkpoint:
     state = read_tensors(source.path)
     if source.part == "first_stage":  # an export holds the autoencoder's own keys
         state = {f"first_stage.{k}": v for k, v in state.items()}
+    else:  # a shipped model may name a first-stage card instead of embedding it
+        state = attach(state, source.metadata, Path(source.path))
     return Checkpoint(state, source.metadata, "native", str(source.path))
 
 

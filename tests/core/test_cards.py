@@ -2,12 +2,15 @@
 
 from pathlib import Path
 
+import pytest
+import torch
 import yaml
 from safetensors.torch import load_file
 from tiny_specs import TINY
 
 import ldmcore
 from ldmcore import cards
+from ldmcore.errors import CheckpointError
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "superres.yaml"
 
@@ -34,3 +37,52 @@ def test_export_verify_and_load(tmp_path):
     (root / "tiny-sr.safetensors").write_bytes((root / "tiny-sr.safetensors").read_bytes() + b" ")
     [problem] = cards.verify(root)
     assert "sha256" in problem and "tiny-sr" in problem
+
+
+def _card_pair(tmp_path):
+    """A first-stage card and a model trained on it (its first stage loaded from the card)."""
+    from ldmcore.checkpoint.first_stage import export_first_stage
+
+    root = tmp_path / "models"
+    ae = ldmcore.build(CONFIG, TINY)
+    fs_file = export_first_stage(ae.first_stage, ae.spec, tmp_path / "fs.safetensors")
+    cards.export(fs_file, "tiny-fs", task="autoencoder", commands=["ldm train ..."], root=root)
+    model = ldmcore.build(CONFIG, [*TINY, f"first_stage.checkpoint={root / 'tiny-fs.safetensors'}"])
+    model.first_stage.scale_factor.fill_(0.3125)
+    return root, model, ldmcore.save(model, tmp_path / "model.safetensors")
+
+
+def test_a_card_shares_a_first_stage_card_by_name_and_sha256(tmp_path):
+    root, model, full = _card_pair(tmp_path)
+    path = cards.export(full, "tiny-sr", task="superres", commands=[], first_stage="tiny-fs",
+                        root=root)
+    card = yaml.safe_load(path.read_text())
+    assert card["first_stage"] == {"card": "tiny-fs",
+                                   "sha256": cards.sha256(root / "tiny-fs.safetensors")}
+    state = load_file(str(root / "tiny-sr.safetensors"))
+    assert {k for k in state if k.startswith("first_stage.")} == {
+        "first_stage.scale_factor", "first_stage.shift_factor"}  # its own latent scale only
+    assert cards.verify(root) == []
+    reloaded = ldmcore.load(root / "tiny-sr.safetensors")
+    assert float(reloaded.first_stage.scale_factor) == 0.3125  # not the card's
+    for key, value in model.first_stage.state_dict().items():
+        if key not in ("scale_factor", "shift_factor"):
+            assert reloaded.first_stage.state_dict()[key].equal(value.half().float()), key
+
+    shared = root / "tiny-fs.safetensors"
+    shared.write_bytes(shared.read_bytes() + b" ")  # the shared file changed under the model
+    problems = cards.verify(root)
+    assert any("tiny-sr" in p and "does not match the sha256 it was shipped with" in p
+               for p in problems), problems
+    with pytest.raises(CheckpointError, match="tiny-fs.*does not match the sha256"):
+        ldmcore.load(root / "tiny-sr.safetensors")
+
+
+def test_sharing_refuses_a_model_trained_on_another_first_stage(tmp_path):
+    root, model, _ = _card_pair(tmp_path)
+    with torch.no_grad():
+        next(model.first_stage.parameters()).add_(1.0)
+    other = ldmcore.save(model, tmp_path / "other.safetensors")
+    with pytest.raises(CheckpointError, match="differs from .*tiny-fs"):
+        cards.export(other, "x", task="superres", commands=[], first_stage="tiny-fs", root=root)
+    assert not (root / "x.yaml").exists()
