@@ -40,6 +40,7 @@ class EvalResult:
     batch: dict = field(repr=False, default_factory=dict)  # the prepared conditioning, CPU
     inputs: list[str] = field(default_factory=list)  # batch keys the conditioners read
     reconstructed: bool = False  # images are D(E(real)), not samples
+    palette: list | None = None  # 8-bit RGB per label id, to draw a segmentation input
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.info, "metrics": {k: _json_number(v) for k, v in self.metrics.items()},
@@ -201,7 +202,10 @@ def evaluate(
         "evaluators": {n: _describe(spec, n, e) for n, e in evaluators.items()},
     }
     inputs = sorted({slot.input_key for slot in model.conditioners.values()})
-    return EvalResult(metrics, notes, full_info, fake, real, batch, inputs, reconstruct)
+    from .inputs import label_palette
+
+    return EvalResult(metrics, notes, full_info, fake, real, batch, inputs, reconstruct,
+                      label_palette(spec))
 
 
 def _draw(model: Any, dataset: Any, where: str, n: int, batch_size: int, seed: int,
@@ -257,11 +261,12 @@ def format_table(metrics: Mapping[str, float]) -> str:
 
 def save_eval_grid(result: EvalResult, path: str | Path, max_images: int = 64) -> Path:
     """The first samples as a PNG grid with the conditioning they were drawn from: captions /
-    class ids / boxes drawn on them, or, for image inputs (low-res, masked image), triples
-    (input, sample, ground truth); reconstructions as pairs (image, reconstruction)."""
+    class ids / boxes drawn on them, or, for image inputs (low-res, masked image, a label map
+    in its palette colours), triples (input, sample, ground truth); reconstructions as pairs
+    (image, reconstruction)."""
     from torch.nn import functional as F
 
-    from .viz import save_grid
+    from .viz import label_picture, save_grid
 
     n = min(max_images, len(result.images))
     batch, used = result.batch, set(result.inputs)
@@ -271,8 +276,12 @@ def save_eval_grid(result: EvalResult, path: str | Path, max_images: int = 64) -
         cells = torch.stack([result.real[:n], fake], dim=1).flatten(0, 1)
         return save_grid(cells, path, nrow=2 * min(4, n), upscale=upscale)
     pictures = [k for k in ("lowres", "masked_image") if k in used]
-    if pictures:
-        cond = F.interpolate(batch[pictures[0]][:n].float(), size=fake.shape[-2:], mode="nearest")
+    if "segmentation" in used and result.palette:
+        cond = label_picture(batch["segmentation"][:n], result.palette)
+    elif pictures:
+        cond = batch[pictures[0]][:n].float()
+    if pictures or "segmentation" in used and result.palette:
+        cond = F.interpolate(cond, size=fake.shape[-2:], mode="nearest")
         cells = torch.stack([cond, fake, result.real[:n]], dim=1).flatten(0, 1)
         return save_grid(cells, path, nrow=3 * min(4, n), upscale=upscale)
     captions = list(batch["caption"][:n]) if "caption" in used else None

@@ -178,6 +178,12 @@ def _vocabulary(spec: Any):
     return spec.training.dataset.params if spec.training is not None else None
 
 
+def label_palette(spec: Any) -> list | None:
+    """8-bit RGB per label id of the spec's dataset (a segmentation map's colours), or None."""
+    palette_of = getattr(_vocabulary(spec), "palette", None)
+    return palette_of() if palette_of else None
+
+
 def _dataset_parse(spec: Any, fmt: InputFormat, text: str):
     vocab = _vocabulary(spec)
     try:
@@ -288,8 +294,7 @@ def _is_colour_palette(img) -> bool:
 
 
 def _ids_from_colours(rgb: np.ndarray, spec: Any, fmt: InputFormat, path: str) -> np.ndarray:
-    palette_of = getattr(_vocabulary(spec), "palette", None)  # None without a dataset
-    palette = palette_of() if palette_of else None
+    palette = label_palette(spec)  # None without a dataset
     if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
         return rgb[..., 0].astype(np.int64)  # an RGB file of grey ids
     if not palette:
@@ -317,4 +322,4 @@ def paste_known(images, inputs: Mapping[str, Any]):
 
 
 __all__ = ["FILE_KINDS", "InputFormat", "KIND_HELP", "ReadInputs", "describe_inputs",
-           "model_inputs", "paste_known", "read_image", "read_inputs", "read_mask"]
+           "label_palette", "model_inputs", "paste_known", "read_image", "read_inputs", "read_mask"]

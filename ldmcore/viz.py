@@ -20,6 +20,12 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).numpy()
 
 
+def label_picture(ids: torch.Tensor, palette: Sequence[Sequence[int]]) -> torch.Tensor:
+    """(B, H, W) label ids -> (B, 3, H, W) in [-1, 1], each id in its palette colour."""
+    table = torch.tensor(palette, dtype=torch.float32) / 127.5 - 1
+    return table[ids.long().clamp(0, len(table) - 1)].permute(0, 3, 1, 2)
+
+
 def image_grid(
     images: torch.Tensor,
     *,

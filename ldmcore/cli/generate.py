@@ -170,7 +170,7 @@ def run(args) -> int:
     import torch
 
     from ..errors import CheckpointError
-    from ..inputs import model_inputs, paste_known, read_inputs
+    from ..inputs import label_palette, model_inputs, paste_known, read_inputs
     from ..sources import open_for_use, resolve
     from ..viz import save_grid
 
@@ -203,7 +203,7 @@ def run(args) -> int:
     if not args.no_paste:
         images = paste_known(images, start or batch)
     captions = _captions(given, images.shape[0])
-    shown = _shown_inputs(batch, start, images)
+    shown = _shown_inputs(batch, start, images, label_palette(model.spec))
     if shown is not None:  # the input and the mask first, then the samples
         images = torch.cat([shown.to(images), images])
         captions = captions and [*(["input", "mask"][: shown.shape[0]]), *captions]
@@ -219,16 +219,25 @@ def _captions(given: dict, count: int) -> list[str] | None:
     return ["; ".join(texts)] * count if texts else None
 
 
-def _shown_inputs(batch: dict, start: dict, images):
-    """(input with the region to fill greyed out, mask as a picture), when a picture was given."""
+def _shown_inputs(batch: dict, start: dict, images, palette):
+    """The conditioning picture(s) shown before the samples: a label map in its palette
+    colours, a low-res image, or the input with the region to fill greyed out and the mask."""
     import torch
+    from torch.nn import functional as F
+
+    from ..viz import label_picture
 
     source = start or batch
-    image, mask = source.get("image"), source.get("mask")
-    if image is None:
+    if source.get("segmentation") is not None and palette:
+        shown = label_picture(source["segmentation"][:1], palette)
+    elif source.get("lowres") is not None:
+        shown = source["lowres"][:1].float()
+    elif source.get("image") is not None:
+        image, mask = source["image"][:1].to(images), source.get("mask")
+        if mask is None:
+            return image
+        mask = mask[:1].to(images)
+        return torch.cat([image * (1 - mask), (mask * 2 - 1).expand_as(image)])
+    else:
         return None
-    image = image[:1].to(images)
-    if mask is None:
-        return image
-    mask = mask[:1].to(images)
-    return torch.cat([image * (1 - mask), (mask * 2 - 1).expand_as(image)])
+    return F.interpolate(shown.to(images), size=images.shape[-2:], mode="nearest")

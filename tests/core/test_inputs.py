@@ -68,6 +68,11 @@ def test_a_larger_map_samples_larger(tmp_path, capsys):
     assert main(["generate", str(CONFIGS / "semantic2img.yaml"), *TINY, "--segmentation", seg,
                  *FAST, "--out", str(out)]) == 0
     assert "32x32" in capsys.readouterr().out and out.is_file()
+    # the map is drawn first, in its palette colours, upscaled 4x like the samples
+    palette = spec_of("semantic2img.yaml").training.dataset.params.palette()
+    grid = Image.open(out).convert("RGB")
+    assert grid.getpixel((2 + 20 * 4, 2 + 20 * 4)) == tuple(palette[8])  # the yellow square
+    assert grid.getpixel((2 + 10 * 4, 2 + 10 * 4)) == tuple(palette[1])  # the red circle
 
 
 @pytest.mark.parametrize("config, args, fragment", [

@@ -153,3 +153,20 @@ def test_the_task_default_evaluator_is_said(registry):
     model.spec.evaluators = {}
     res = evaluate(model, num_samples=2, batch_size=2, progress=False, registry=registry)
     assert any("no evaluators: section" in n for n in res.notes), res.notes
+
+
+def test_eval_grid_draws_a_segmentation_input_in_its_palette(registry, tmp_path):
+    """semantic2img's grid: (map in palette colours, sample, ground truth) per item."""
+    from PIL import Image
+
+    model = _build("semantic2img", TINY16, registry)
+    res = evaluate(model, num_samples=2, batch_size=2, seed=0, progress=False,
+                   evaluators=["miou"], registry=registry)
+    palette = model.spec.training.dataset.params.palette()
+    assert res.palette == palette
+    grid = Image.open(save_eval_grid(res, tmp_path / "g.png")).convert("RGB")
+    assert grid.width > 3 * 16 * 8  # three cells per item, upscaled
+    ids = res.batch["segmentation"][0]
+    y, x = (int(v) for v in (ids > 0).nonzero()[0])  # a pixel of an object
+    drawn = grid.getpixel((2 + x * 8 + 4, 2 + y * 8 + 4))
+    assert drawn == tuple(palette[int(ids[y, x])]), drawn
