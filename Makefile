@@ -59,10 +59,10 @@ registry: install
 # Every step is resumable (`ldm train ... --resume`).
 models: autoencoder
 	$(MAKE) model CONFIG=layout2img_hybrid NAME=shapes-layout2img TASK=layout2img STEPS=4000 \
-		FIRST_STAGE=$(AE) EVAL="--evaluator fidelity" \
+		FIRST_STAGE=$(AE) SHARE=1 EVAL="--evaluator fidelity" \
 		DESC="$(LATENT); layout as tokens (cross-attention) + box raster (concat)"
 	$(MAKE) model CONFIG=txt2img NAME=shapes-txt2img TASK=txt2img STEPS=6000 \
-		FIRST_STAGE=$(AE) EVAL="--evaluator fidelity" \
+		FIRST_STAGE=$(AE) SHARE=1 EVAL="--evaluator fidelity" \
 		DESC="$(LATENT); BERT-tokenised text -> transformer -> cross-attention"
 	$(MAKE) model CONFIG=class2img NAME=shapes-class2img TASK=class2img STEPS=3000 SHARE=1 \
 		DESC="$(LATENT); one shape, its class as one cross-attention token"
@@ -100,7 +100,8 @@ AE_ABOUT := KL autoencoder f=4 (z 3x8x8 at 32²) on the shapes world, trained on
 	decoder fine-tuned with the encoder frozen
 # One diffusion model on the shipped autoencoder: train, evaluate, ship with a card.
 # FIRST_STAGE: the autoencoder it trains on (the shipped card's fp16 weights by default);
-# SHARE=1 ships the card without a copy of them (it names shapes-kl-f4 and its sha256);
+# SHARE=1 ships the card without a copy of them (it names shapes-kl-f4 and its sha256; an
+# existing card that embeds them: `ldm registry share NAME --first-stage shapes-kl-f4`);
 # EVAL: `ldm eval` options (default: every evaluator in the config).
 FIRST_STAGE ?= registry/models/shapes-kl-f4.safetensors
 EVAL ?=

@@ -7,6 +7,7 @@ card by name is ldmcore.sources.card (a card is one way of naming a model).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,6 @@ def export(weights: str | Path, name: str, *, task: str, commands: list[str],
     `first_stage`: a first-stage card in `root` the model was trained on; the file then names
     it (sha256 included) instead of embedding its weights.
     """
-    import yaml
-    from safetensors.torch import save_file
-
     from .checkpoint.native import read_tensors
     from .sources import resolve
 
@@ -77,8 +75,7 @@ def export(weights: str | Path, name: str, *, task: str, commands: list[str],
     if first_stage:
         state, ref = detach(state, first_stage, root)
         metadata.update(ref)
-    save_file(state, str(out), metadata=metadata)
-    out.chmod(0o644)
+    _write_weights(state, metadata, out)
     spec = source.spec or {}
     first_stage_only = not source.trained_denoiser
     card = {
@@ -95,8 +92,55 @@ def export(weights: str | Path, name: str, *, task: str, commands: list[str],
         "metrics": metrics or {},
         "spec": spec,
     }
+    return _write_card(card, root / f"{name}.yaml")
+
+
+def share(name: str, first_stage: str, root: Path = CARDS) -> Path:
+    """Rewrite card `name` so its file names first-stage card `first_stage` (by sha256) instead
+    of embedding a copy; return the card path.
+
+    The model does not change: `detach` refuses unless the embedded weights equal that card's.
+    The card keeps its metrics and commands; its sha256, bytes and first_stage are updated.
+    """
+    from .checkpoint.native import read_metadata, read_tensors
+
     path = root / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(card, sort_keys=False, width=100))
+    if not path.is_file():
+        raise CheckpointError(f"no model card {path}")
+    card = read_card(path)
+    if card.get("first_stage"):
+        raise CheckpointError(f"{path}: already shares first stage '{card['first_stage']['card']}'")
+    weights = root / card.get("weights", "")
+    state, ref = detach(read_tensors(weights), first_stage, root)
+    _write_weights(state, {**read_metadata(weights), **ref}, weights)
+    updated = {}
+    for key, value in card.items():  # the card's key order, the new entries after dtype
+        updated[key] = value
+        if key == "dtype":
+            updated["first_stage"] = reference(ref)
+    updated.update(sha256=sha256(weights), bytes=weights.stat().st_size)
+    return _write_card(updated, path)
+
+
+def _write_weights(state: dict, metadata: dict[str, str], out: Path) -> None:
+    """`out` replaced atomically: a failed write leaves the previous file as it was."""
+    from safetensors.torch import save_file
+
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        save_file(state, str(tmp), metadata=metadata)
+        tmp.chmod(0o644)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_card(card: dict, path: Path) -> Path:
+    import yaml
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(yaml.safe_dump(card, sort_keys=False, width=100))
+    os.replace(tmp, path)
     return path
 
 

@@ -1,4 +1,4 @@
-"""`ldm registry build|check|add-model`: the registry's published view (registry/)."""
+"""`ldm registry build|check|add-model|share`: the registry's published view (registry/)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,11 @@ def configure(parser) -> None:
     add.add_argument("--eval", dest="eval_json", help="`ldm eval --out` JSON with its metrics")
     add.add_argument("--command", dest="commands", action="append", default=[],
                      help="a training command that produced the weights (repeatable)")
+    share = actions.add_parser("share", help="rewrite a card's file to name its first-stage "
+                                             "card instead of embedding a copy (same model)")
+    share.add_argument("name", help="the model card to rewrite")
+    share.add_argument("--first-stage", metavar="CARD", required=True,
+                       help="the first-stage card whose weights the model embeds")
 
 
 def run(args) -> int:
@@ -40,6 +45,12 @@ def run(args) -> int:
                             metrics=metrics, description=args.description,
                             first_stage=args.first_stage, root=root / "models")
         print(f"wrote {path}")
+        return 0
+    if args.action == "share":
+        from .. import cards
+
+        path = cards.share(args.name, args.first_stage, root / "models")
+        print(f"wrote {path} (first stage: card {args.first_stage})")
         return 0
     registry = default_registry()
     if registry.failures:

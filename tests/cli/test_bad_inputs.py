@@ -178,6 +178,8 @@ CASES = [
       "--eval", "{W}/bad.json", expect="bad.json"),
     C("registry", "--dir", "{W}/adir", "add-model", M, "--name", "x", "--task", "t",
       "--eval", "{W}/nosuch.json", expect="nosuch.json"),
+    C("registry", "--dir", "{W}/adir", "share", "nosuch", "--first-stage", "kl",
+      expect="no model card"),
     # validate: spec files, then overrides
     *[C("validate", spec, expect=e) for spec, e in SPEC_INPUTS],
     *[C("validate", S, o, expect=e) for o, e in OVERRIDES],

@@ -86,3 +86,37 @@ def test_sharing_refuses_a_model_trained_on_another_first_stage(tmp_path):
     with pytest.raises(CheckpointError, match="differs from .*tiny-fs"):
         cards.export(other, "x", task="superres", commands=[], first_stage="tiny-fs", root=root)
     assert not (root / "x.yaml").exists()
+
+
+def test_share_rewrites_a_card_that_embeds_its_first_stage_without_changing_the_model(tmp_path):
+    root, model, full = _card_pair(tmp_path)
+    cards.export(full, "tiny-sr", task="superres", commands=["make model"],
+                 metrics={"metrics": {"psnr": 20.0}}, root=root)
+    before = ldmcore.load(root / "tiny-sr.safetensors").state_dict()
+    size = (root / "tiny-sr.safetensors").stat().st_size
+
+    cards.share("tiny-sr", "tiny-fs", root=root)
+    card = yaml.safe_load((root / "tiny-sr.yaml").read_text())
+    assert card["first_stage"]["card"] == "tiny-fs"
+    assert card["metrics"] == {"metrics": {"psnr": 20.0}} and card["training"]["commands"]
+    assert card["bytes"] == (root / "tiny-sr.safetensors").stat().st_size < size
+    assert cards.verify(root) == []
+    after = ldmcore.load(root / "tiny-sr.safetensors").state_dict()
+    assert before.keys() == after.keys()
+    assert all(before[k].equal(after[k]) for k in before)  # the same model, bit for bit
+    with pytest.raises(CheckpointError, match="already shares first stage 'tiny-fs'"):
+        cards.share("tiny-sr", "tiny-fs", root=root)
+
+
+def test_share_refuses_another_first_stage_and_leaves_the_card_as_it_was(tmp_path):
+    root, model, _ = _card_pair(tmp_path)
+    with torch.no_grad():
+        next(model.first_stage.parameters()).add_(1.0)
+    cards.export(ldmcore.save(model, tmp_path / "other.safetensors"), "x", task="superres",
+                 commands=[], root=root)
+    files = {p.name: p.read_bytes() for p in root.iterdir()}
+    with pytest.raises(CheckpointError, match="differs from .*tiny-fs"):
+        cards.share("x", "tiny-fs", root=root)
+    assert {p.name: p.read_bytes() for p in root.iterdir()} == files
+    with pytest.raises(CheckpointError, match="no model card"):
+        cards.share("nosuch", "tiny-fs", root=root)
