@@ -122,6 +122,23 @@ def share(name: str, first_stage: str, root: Path = CARDS) -> Path:
     return _write_card(updated, path)
 
 
+#: what a card is: `record` never rewrites these
+_CARD_CORE = ("name", "task", "weights", "sha256", "bytes", "dtype", "first_stage", "spec")
+
+
+def record(name: str, key: str, value: Any, root: Path = CARDS) -> Path:
+    """Write one more measurement (e.g. a guidance sweep) onto card `name` under `key`; the
+    weights and the card's identity are untouched. Return the card path."""
+    path = root / f"{name}.yaml"
+    if not path.is_file():
+        raise CheckpointError(f"no model card {path}")
+    if key in _CARD_CORE:
+        raise CheckpointError(f"{path}: '{key}' is part of the card itself, not a measurement")
+    card = read_card(path)
+    card[key] = value
+    return _write_card(card, path)
+
+
 def _write_weights(state: dict, metadata: dict[str, str], out: Path) -> None:
     """`out` replaced atomically: a failed write leaves the previous file as it was."""
     from safetensors.torch import save_file

@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     print('  .venv/bin/ldm generate shapes-layout2img --layout "circle red 0.1 0.1 0.5 0.5; '
           'square blue 0.5 0.5 0.9 0.9" --out outputs/mine.png')
     print('  .venv/bin/ldm generate shapes-txt2img --prompt "a blue circle above a red square" '
-          "--scale 3 --size 64   # larger than trained: convolutional sampling")
+          "--size 64   # larger than trained: convolutional sampling")
     print("  .venv/bin/ldm generate shapes-class2img --class 'blue circle' -n 8")
     print("  .venv/bin/ldm eval shapes-semantic2img -n 200   # a card's metric, FID included")
     print("  .venv/bin/ldm train configs/class2img.yaml --stage first_stage   # train your own")

@@ -120,3 +120,17 @@ def test_share_refuses_another_first_stage_and_leaves_the_card_as_it_was(tmp_pat
     assert {p.name: p.read_bytes() for p in root.iterdir()} == files
     with pytest.raises(CheckpointError, match="no model card"):
         cards.share("nosuch", "tiny-fs", root=root)
+
+
+def test_record_adds_a_measurement_without_touching_the_weights(tmp_path):
+    root, _, full = _card_pair(tmp_path)
+    cards.export(full, "tiny-sr", task="superres", commands=[], root=root)
+    weights = (root / "tiny-sr.safetensors").read_bytes()
+    sweep = {"rows": [{"scale": 1.0, "metrics": {"fidelity.accuracy": 0.5}}]}
+    cards.record("tiny-sr", "cfg_sweep", sweep, root=root)
+    card = yaml.safe_load((root / "tiny-sr.yaml").read_text())
+    assert card["cfg_sweep"] == sweep and card["task"] == "superres"
+    assert (root / "tiny-sr.safetensors").read_bytes() == weights
+    assert cards.verify(root) == []
+    with pytest.raises(CheckpointError, match="'sha256' is part of the card itself"):
+        cards.record("tiny-sr", "sha256", "0" * 64, root=root)

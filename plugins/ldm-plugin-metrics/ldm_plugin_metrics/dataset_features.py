@@ -135,8 +135,14 @@ def load_or_train(path: Path, dataset_fn, *, size: int, steps: int, batch_size: 
     channels = model.body[0][0].in_channels
     meta = {"channels": channels, "num_outputs": model.meta["num_outputs"], "size": size,
             "steps": steps, "final_loss": model.meta["final_loss"]}
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path),
-              metadata={"ldmcore_dataset_features": json.dumps(meta)})
+    # written whole, then renamed: two evals training it at once never read a partial file
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),
+                  metadata={"ldmcore_dataset_features": json.dumps(meta)})
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return model
 
 

@@ -1,0 +1,45 @@
+"""benchmarks/cfg_sweep.py: a real (tiny) sweep on the shipped class2img card, its report and
+the card record. No timing assertions."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "cfg_sweep.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("cfg_sweep_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_guidance_scale_changes_the_samples_and_the_report_shows_each_scale(bench, tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setattr(bench, "OUT_JSON", tmp_path / "sweep.json")
+    monkeypatch.setattr(bench, "OUT_MD", tmp_path / "sweep.md")
+    result = bench.sweep("shapes-class2img", [0.0, 2.0], n=8, seed=0, evaluators=["fidelity"])
+    low, high = (r["metrics"]["fidelity.accuracy"] for r in result["rows"])
+    assert (result["num_samples"], result["sampler"]) == (8, "ddim")
+    # scale 0 is the unconditional branch: 12 classes, so about 1 in 12 by chance (0 of 8 here)
+    assert low <= 0.25 and high >= 0.75
+    bench.write_report(result)
+    bench.write_report(result)  # the card's section is replaced, not appended
+    text = (tmp_path / "sweep.md").read_text()
+    assert text.count("### shapes-class2img") == 1
+    assert "| 0 |" in text and "| 2 |" in text and "**" in text
+    assert json.loads((tmp_path / "sweep.json").read_text())["shapes-class2img"] == result
+
+
+def test_table_marks_the_best_accuracy(bench):
+    rows = [{"scale": s, "metrics": {"fidelity.accuracy": a}} for s, a in [(1, 0.8), (2, 0.9)]]
+    lines = bench.table({"rows": rows}).splitlines()
+    assert lines[2] == "| 1 | 0.800 |" and lines[3] == "| 2 | **0.900** |"
