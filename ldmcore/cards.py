@@ -122,6 +122,39 @@ def share(name: str, first_stage: str, root: Path = CARDS) -> Path:
     return _write_card(updated, path)
 
 
+#: spec nodes a shipped model's defaults may change in (how it samples, not what it is)
+SAMPLING_NODES = ("sampler", "guider", "sampling")
+
+
+def set_defaults(name: str, overrides: list[str], measured: dict, root: Path = CARDS) -> Path:
+    """Card `name` with new sampling defaults (e.g. the guidance scale a sweep found best)
+    written into its file's spec and its card, and `measured` (`ldm eval NAME OVERRIDES --out`)
+    as its metrics. The weights are unchanged; return the card path."""
+    import json
+
+    from .checkpoint.native import SPEC_KEY, read_metadata, read_tensors, spec_json
+    from .spec import resolve_spec
+
+    path = root / f"{name}.yaml"
+    if not path.is_file():
+        raise CheckpointError(f"no model card {path}")
+    for item in overrides:
+        if item.split("=", 1)[0].split(".", 1)[0] not in SAMPLING_NODES:
+            raise CheckpointError(f"{item}: a card's defaults change only under "
+                                  f"{', '.join(SAMPLING_NODES)} (the weights stay as trained)")
+    if measured.get("overrides") != list(overrides):
+        raise CheckpointError(f"the metrics were measured with overrides "
+                              f"{measured.get('overrides')}, not {list(overrides)}")
+    card = read_card(path)
+    weights = root / card.get("weights", "")
+    metadata = read_metadata(weights)
+    spec = resolve_spec(json.loads(metadata[SPEC_KEY]), overrides, name=str(weights))
+    _write_weights(read_tensors(weights), {**metadata, SPEC_KEY: spec_json(spec)}, weights)
+    card.update(sha256=sha256(weights), bytes=weights.stat().st_size, metrics=measured,
+                spec=spec.model_dump(mode="json"))
+    return _write_card(card, path)
+
+
 #: what a card is: `record` never rewrites these
 _CARD_CORE = ("name", "task", "weights", "sha256", "bytes", "dtype", "first_stage", "spec")
 

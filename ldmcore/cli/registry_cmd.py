@@ -1,4 +1,4 @@
-"""`ldm registry build|check|add-model|share`: the registry's published view (registry/)."""
+"""`ldm registry build|check|add-model|share|set-default`: the registry's published view (registry/)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,14 @@ def configure(parser) -> None:
     share.add_argument("name", help="the model card to rewrite")
     share.add_argument("--first-stage", metavar="CARD", required=True,
                        help="the first-stage card whose weights the model embeds")
+    default = actions.add_parser("set-default", help="change a card's sampling defaults "
+                                                     "(sampler, guider, sampling), with the "
+                                                     "metrics measured at them")
+    default.add_argument("name", help="the model card")
+    default.add_argument("overrides", nargs="+", metavar="key=value",
+                         help="e.g. guider.params.scale=1.5")
+    default.add_argument("--eval", dest="eval_json", required=True,
+                         help="`ldm eval NAME key=value... --out` JSON: the card's new metrics")
 
 
 def run(args) -> int:
@@ -51,6 +59,13 @@ def run(args) -> int:
 
         path = cards.share(args.name, args.first_stage, root / "models")
         print(f"wrote {path} (first stage: card {args.first_stage})")
+        return 0
+    if args.action == "set-default":
+        from .. import cards
+
+        path = cards.set_defaults(args.name, args.overrides, _read_eval(args.eval_json),
+                                  root / "models")
+        print(f"wrote {path} (defaults: {' '.join(args.overrides)})")
         return 0
     registry = default_registry()
     if registry.failures:

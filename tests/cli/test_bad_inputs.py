@@ -85,6 +85,7 @@ def world(tmp_path_factory) -> Path:
     (w / "garbage_run").mkdir()
     (w / "garbage_run" / "metrics.jsonl").write_text('{"step": 1, "loss"\nnot json\n')
     (w / "bad.json").write_text("{not json")
+    (w / "good.json").write_text(json.dumps({"overrides": ["guider.params.scale=1"]}))
     (w / "compvis.yaml").write_text("model: {target: nosuch.Module, params: {}}\n")
     return w
 
@@ -180,6 +181,10 @@ CASES = [
       "--eval", "{W}/nosuch.json", expect="nosuch.json"),
     C("registry", "--dir", "{W}/adir", "share", "nosuch", "--first-stage", "kl",
       expect="no model card"),
+    C("registry", "--dir", "{W}/adir", "set-default", "nosuch", "guider.params.scale=1",
+      "--eval", "{W}/nosuch.json", expect="nosuch.json"),
+    C("registry", "--dir", "{W}/adir", "set-default", "nosuch", "guider.params.scale=1",
+      "--eval", "{W}/good.json", expect="no model card"),
     # validate: spec files, then overrides
     *[C("validate", spec, expect=e) for spec, e in SPEC_INPUTS],
     *[C("validate", S, o, expect=e) for o, e in OVERRIDES],

@@ -134,3 +134,23 @@ def test_record_adds_a_measurement_without_touching_the_weights(tmp_path):
     assert cards.verify(root) == []
     with pytest.raises(CheckpointError, match="'sha256' is part of the card itself"):
         cards.record("tiny-sr", "sha256", "0" * 64, root=root)
+
+
+def test_set_defaults_changes_how_a_card_samples_with_metrics_measured_there(tmp_path):
+    root, _, full = _card_pair(tmp_path)
+    cards.export(full, "tiny-sr", task="superres", commands=[], root=root)
+    before = ldmcore.load(root / "tiny-sr.safetensors")
+    measured = {"overrides": ["sampler.params.steps=7"], "metrics": {"psnr": 21.0}}
+    cards.set_defaults("tiny-sr", ["sampler.params.steps=7"], measured, root=root)
+    card = yaml.safe_load((root / "tiny-sr.yaml").read_text())
+    assert card["metrics"] == measured and card["spec"]["sampler"]["params"]["steps"] == 7
+    assert cards.verify(root) == []
+    after = ldmcore.load(root / "tiny-sr.safetensors")
+    assert after.spec.sampler.params.steps == 7 != before.spec.sampler.params.steps
+    assert all(v.equal(after.state_dict()[k]) for k, v in before.state_dict().items())
+
+    with pytest.raises(CheckpointError, match="measured with overrides"):
+        cards.set_defaults("tiny-sr", ["sampler.params.steps=9"], measured, root=root)
+    wider = {"overrides": ["denoiser.params.model_channels=8"]}
+    with pytest.raises(CheckpointError, match="only under sampler, guider, sampling"):
+        cards.set_defaults("tiny-sr", wider["overrides"], wider, root=root)
