@@ -1,4 +1,4 @@
-"""`ldm registry build|check|add-model|share|set-default`: the registry's published view (registry/)."""
+"""`ldm registry build|check|add-model|share|set-default`: registry/ and its model cards."""
 
 from __future__ import annotations
 
