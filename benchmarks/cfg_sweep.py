@@ -12,6 +12,7 @@ in benchmarks/cfg_sweep.json; `--record` also writes the sweep onto the card
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/cfg_sweep.py shapes-txt2img \\
         --scales 1 1.5 2 3 4 -n 200 --record
+    .venv/bin/python benchmarks/cfg_sweep.py shapes-txt2img --report-only --record
 """
 
 from __future__ import annotations
@@ -58,6 +59,20 @@ def sweep(card: str, scales: list[float], n: int, seed: int, evaluators: list[st
             "steps": spec.sampler.params.steps, "evaluators": evaluators, "rows": rows}
 
 
+def best_scale(result: dict) -> float:
+    """The scale a card should default to: the lowest FID among the scales whose accuracy p is
+    not below the best p* by more than one standard error of the difference of two
+    proportions, sqrt((p* (1 - p*) + p (1 - p)) / n)."""
+    n, rows = result["num_samples"], result["rows"]
+    top = max(r["metrics"]["fidelity.accuracy"] for r in rows)
+
+    def close(p: float) -> bool:
+        return top - p <= ((top * (1 - top) + p * (1 - p)) / n) ** 0.5
+
+    near = [r for r in rows if close(r["metrics"]["fidelity.accuracy"])]
+    return min(near, key=lambda r: r["metrics"].get("fid.dataset_feature_fid", 0))["scale"]
+
+
 def table(result: dict) -> str:
     """The sweep as a markdown table, one row per scale, the best accuracy in bold."""
     shown = [(k, h) for k, h in COLUMNS if any(k in r["metrics"] for r in result["rows"])]
@@ -84,7 +99,9 @@ def write_report(result: dict) -> None:
     section = (f"{start}\n### {result['card']}\n\n`ldm eval {result['card']} -n "
                f"{result['num_samples']}` per scale ({result['sampler']} {result['steps']} steps, "
                f"seed {result['seed']}, the same items and noise for every scale):\n\n"
-               f"{table(result)}\n{end}")
+               f"{table(result)}\n\nBest scale (the lowest FID among the scales whose accuracy "
+               f"is within one standard error of a difference from the best): "
+               f"**{best_scale(result):g}**.\n{end}")
     text = OUT_MD.read_text() if OUT_MD.is_file() else "# Classifier-free guidance sweeps\n"
     if start in text:
         head, rest = text.split(start, 1)
@@ -104,11 +121,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluators", nargs="+", default=["fidelity", "fid"])
     parser.add_argument("--record", action="store_true",
                         help="also write the sweep onto the card (key cfg_sweep)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rebuild the report from cfg_sweep.json, sampling nothing")
     args = parser.parse_args(argv)
-    print(f"CFG sweep of {args.card}, n={args.num_samples}, scales {args.scales}", flush=True)
-    result = sweep(args.card, args.scales, args.num_samples, args.seed, args.evaluators)
+    if args.report_only:
+        result = json.loads(OUT_JSON.read_text())[args.card]
+    else:
+        print(f"CFG sweep of {args.card}, n={args.num_samples}, scales {args.scales}",
+              flush=True)
+        result = sweep(args.card, args.scales, args.num_samples, args.seed, args.evaluators)
+    result["best_scale"] = best_scale(result)
     write_report(result)
     print(table(result))
+    print(f"best scale: {result['best_scale']:g}")
     if args.record:
         from ldmcore import cards
 

@@ -21,7 +21,9 @@ SPEC_KEY = "ldmcore.spec"
 
 
 def spec_json(spec: Any) -> str:
-    return json.dumps(spec.model_dump(mode="json"), sort_keys=True)
+    # key order kept: the conditioners' order is the order of their concat channels (and
+    # cross-attention tokens), so a sorted spec would rebuild another model from the weights
+    return json.dumps(spec.model_dump(mode="json"))
 
 
 def save(model: Any, path: str | Path, *, state_dict: dict | None = None,

@@ -1,5 +1,7 @@
 """ldmcore.build -> a LatentDiffusion that trains a step and samples; save/load round trip."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -117,3 +119,23 @@ def test_save_handles_shared_tensors_and_is_readable(registry, spec_dict, tmp_pa
     from safetensors.torch import load_file
 
     assert torch.equal(load_file(str(path))["denoiser.out.bias"], state["denoiser.inp.bias"][:3])
+
+
+def test_a_saved_model_keeps_its_conditioners_order(tmp_path):
+    """The inpainting spec lists masked_image (3 channels) before mask (1): the concat order.
+    A reloaded file must rebuild that order, not the alphabetical one (mask, masked_image),
+    which would feed the trained weights other channels (the first shapes-inpainting export
+    sampled noise-like blobs this way)."""
+    import torch
+    from tiny_specs import TINY
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "inpainting.yaml"
+    model = ldmcore.build(config, TINY).eval()
+    reloaded = ldmcore.load(ldmcore.save(model, tmp_path / "m.safetensors")).eval()
+    assert list(reloaded.conditioners) == list(model.conditioners) == ["masked_image", "mask"]
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
+    mask = (torch.rand(2, 1, 16, 16, generator=g) > 0.5).float()
+    batch = {"masked_image": image * (1 - mask), "mask": mask}
+    c1, c2 = model.condition_pair(batch)[0], reloaded.condition_pair(batch)[0]
+    assert torch.equal(c1.concat, c2.concat)
