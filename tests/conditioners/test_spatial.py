@@ -107,3 +107,33 @@ def test_mask_downsampling_modes(make):
         m(torch.full((1, 1, 8, 8), 2.0))
     with pytest.raises(DataError, match="'mask'.*not divisible by f=4"):
         m(torch.ones(1, 1, 6, 6))
+
+
+def test_mask_unshuffle_keeps_every_pixel(make):
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., 0, 1] = 1  # one pixel of the top-left latent cell: row 0, column 1
+    m, port = make("spatial_mask", wiring="concat", input="mask", f=4, mode="unshuffle")
+    out = m(mask)
+    assert port == Spatial(16, 4) and out.shape == (1, 16, 2, 2)
+    assert out[0, :, 0, 0].tolist() == [0.0, 1.0] + [0.0] * 14  # the pixel, in raster order
+    assert out[0, :, 1:, :].abs().sum() == 0 and out[0, :, :, 1:].abs().sum() == 0
+    assert F.pixel_shuffle(out, 4).equal(mask)  # lossless
+
+
+def test_first_stage_with_pixels_adds_a_trained_exact_pixel_path(make):
+    fs = PoolStage(4)
+    m, port = make("spatial_first_stage", wiring="concat", input="masked_image",
+                   first_stage=fs, c=3, f=4, pixels=5)
+    assert port == Spatial(3 + 5, 4)
+    x = torch.rand(2, 3, 16, 16)
+    out = m(x)
+    assert out.shape == (2, 8, 4, 4)
+    assert torch.allclose(out[:, :3], F.avg_pool2d(x, 4))  # the latent part as before
+    want = F.conv2d(F.pixel_unshuffle(x, 4), m.pixel_mapper.weight)
+    assert torch.allclose(out[:, 3:], want, atol=1e-6)
+    out[:, 3:].sum().backward()  # the pixel path trains; the first stage stays frozen
+    assert m.pixel_mapper.weight.grad.abs().sum() > 0 and fs.w.grad is None
+    y = x.clone()
+    y[0, :, 0, 1] += 1  # one pixel changes: the pixel path sees it in its own cell only
+    diff = (m(y)[:, 3:] - out[:, 3:]).abs().sum(dim=1)
+    assert diff[0, 0, 0] > 0 and diff.sum() == diff[0, 0, 0]

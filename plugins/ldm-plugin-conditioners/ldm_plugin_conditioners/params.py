@@ -168,26 +168,36 @@ class SpatialFirstStageParams(ConditionerParams):
     sample: bool = Field(
         False, description="draw from the posterior instead of taking its mode/mean"
     )
+    in_channels: int = Field(3, gt=0, description="channels of the input image")
+    pixels: int = Field(
+        0, ge=0, description="also the input's own pixels, space-to-depth onto the latent grid "
+        "(f*f*in_channels per cell) and mapped by a learned 1x1 conv to this many channels: "
+        "exact where E() averages a cell (0: the latent only, as the paper)")
 
     def output_port(self, wiring: str, latent: Latent) -> Port:
         _only("spatial_first_stage", wiring, ("concat",))
-        return Spatial(latent.channels, latent.factor)
+        return Spatial(latent.channels + self.pixels, latent.factor)
 
 
 class SpatialMaskParams(ConditionerParams):
     """Downsample a (B, 1, H, W) mask to the latent grid (the inpainting model's extra channel)."""
 
     input_factor: int = Field(1, gt=0)
-    mode: Literal["nearest", "area", "max"] = Field(
-        "nearest", description="nearest (as LDM's inpainting model), area (fraction) or max (any)"
-    )
+    mode: Literal["nearest", "area", "max", "unshuffle"] = Field(
+        "nearest", description="nearest (as LDM's inpainting model), area (fraction), max (any), "
+        "or unshuffle (space-to-depth: every pixel of a cell as a channel, r*r of them)")
     values: Literal["01", "pm1"] = Field(
         "01", description="output range: 01 (0 keep, 1 fill) or pm1 (2m - 1, as CompVis' "
                           "scripts/inpaint.py feeds LDM's inpainting model)")
 
     def output_port(self, wiring: str, latent: Latent) -> Port:
         _only("spatial_mask", wiring, ("concat",))
-        return Spatial(1, latent.factor)
+        if self.mode != "unshuffle":
+            return Spatial(1, latent.factor)
+        if latent.factor % self.input_factor:
+            raise ValueError(f"mode 'unshuffle' needs f={latent.factor} to be a multiple of "
+                             f"input_factor={self.input_factor}")
+        return Spatial((latent.factor // self.input_factor) ** 2, latent.factor)
 
     def input_format(self, key: str) -> InputFormat:
         return InputFormat(key, "mask")

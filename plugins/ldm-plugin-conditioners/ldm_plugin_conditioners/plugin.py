@@ -86,7 +86,7 @@ def spatial_first_stage(params: SpatialFirstStageParams, ctx: Any):
 
     if ctx.first_stage is None:
         raise SpecError("conditioner spatial_first_stage: the first stage must be built first")
-    return SpatialFirstStage(params, ctx.first_stage, _key(ctx, "masked_image"))
+    return SpatialFirstStage(params, ctx.first_stage, _key(ctx, "masked_image"), _factor(ctx))
 
 
 def spatial_mask(params: SpatialMaskParams, ctx: Any):

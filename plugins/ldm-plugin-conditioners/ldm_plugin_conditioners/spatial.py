@@ -3,8 +3,9 @@
 - SpatialRescale: the paper's SpatialRescaler: resize to the latent grid, then a 1x1 conv
   (a low-res image for super-resolution, a one-hot semantic map for semantic synthesis); or
   space-to-depth instead of the resize, so no pixel of a map is averaged away.
-- SpatialFirstStage: E(masked image), scaled like the diffusion latents (inpainting).
-- SpatialMask: the inpainting mask, downsampled to the latent grid.
+- SpatialFirstStage: E(masked image), scaled like the diffusion latents (inpainting); optionally
+  beside the masked image's own pixels, space-to-depth (what E() averages within a cell).
+- SpatialMask: the inpainting mask, downsampled to the latent grid, or space-to-depth.
 All three take the output size from the input's own size (input_factor / f), so they follow
 convolutional sampling beyond the training resolution.
 """
@@ -111,24 +112,32 @@ class SpatialRescale(Conditioner):
 
 
 class SpatialFirstStage(Conditioner):
-    def __init__(self, params: SpatialFirstStageParams, first_stage: nn.Module, key: str) -> None:
+    def __init__(self, params: SpatialFirstStageParams, first_stage: nn.Module, key: str,
+                 f: int) -> None:
         super().__init__()
-        self.key, self.sample = key, params.sample
+        self.key, self.sample, self.f = key, params.sample, f
         # a reference, not a submodule: the weights belong to (and are saved with) the model
         self._first_stage = (first_stage,)
+        self.pixel_mapper = (nn.Conv2d(params.in_channels * f * f, params.pixels, 1, bias=False)
+                             if params.pixels else None)
 
     @property
     def first_stage(self) -> nn.Module:
         return self._first_stage[0]
 
-    @torch.no_grad()
     def forward(self, y: Any) -> torch.Tensor:
         fs = self.first_stage
         ref = next(fs.parameters(), fs.scale_factor)
         x = _image_like(y, self.key).to(device=ref.device, dtype=ref.dtype)
-        z = fs.encode(x, sample=self.sample)
-        # the same scaling LatentDiffusion.encode applies to z_0: (z - shift) * scale
-        return (z - fs.shift_factor.to(z)) * fs.scale_factor.to(z)
+        with torch.no_grad():  # the first stage is frozen
+            z = fs.encode(x, sample=self.sample)
+            # the same scaling LatentDiffusion.encode applies to z_0: (z - shift) * scale
+            z = (z - fs.shift_factor.to(z)) * fs.scale_factor.to(z)
+        if self.pixel_mapper is None:
+            return z
+        _target(x, 1, self.f, self.key)  # (B, C, fH, fW) -> (B, C*f*f, H, W), exact
+        pixels = F.pixel_unshuffle(x.to(self.pixel_mapper.weight), self.f)
+        return torch.cat([z, self.pixel_mapper(pixels).to(z)], dim=1)
 
 
 class SpatialMask(Conditioner):
@@ -146,5 +155,10 @@ class SpatialMask(Conditioner):
         if m.numel() and (m.min() < 0 or m.max() > 1):
             raise DataError(f"'{self.key}': mask values must lie in [0, 1]")
         size = _target(m, self.input_factor, self.f, self.key)
-        m = F.adaptive_max_pool2d(m, size) if self.mode == "max" else _resize(m, size, self.mode)
+        if self.mode == "unshuffle":  # (B, 1, rH, rW) -> (B, r*r, H, W): every pixel kept
+            m = F.pixel_unshuffle(m, self.f // self.input_factor)
+        elif self.mode == "max":
+            m = F.adaptive_max_pool2d(m, size)
+        else:
+            m = _resize(m, size, self.mode)
         return m * 2 - 1 if self.pm1 else m
