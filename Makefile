@@ -73,7 +73,7 @@ models: autoencoder
 	$(MAKE) model CONFIG=superres NAME=shapes-superres TASK=superres STEPS=4000 SHARE=1 \
 		DESC="$(LATENT); x4 super-resolution from 8x8, the low-res image concatenated"
 	$(MAKE) model CONFIG=inpainting NAME=shapes-inpainting TASK=inpainting STEPS=4000 \
-		SHARE=1 DESC="$(LATENT); E(masked image) + mask concatenated"
+		SHARE=1 DESC="$(LATENT); E(masked image) + its pixels and the mask space-to-depth, concatenated"
 LATENT := shapes world 32², KL-f4 latent (3x8x8), trained on 2 CPU cores
 # The KL-f4 first stage: trained whole, then its decoder fine-tuned with the encoder frozen
 # (training.freeze), so the latent space -- and any LDM trained on it -- stays that of run 1.
