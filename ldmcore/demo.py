@@ -46,9 +46,9 @@ HEADLINE = {
     "class2img": ["fidelity.accuracy"],
     "txt2img": ["fidelity.accuracy"],
     "layout2img": ["fidelity.recall", "fidelity.mean_iou"],
-    "semantic2img": ["miou.miou"],
+    "semantic2img": ["miou", "miou.pixel_accuracy"],
     "superres": ["psnr", "bicubic.psnr"],
-    "inpainting": ["restored.restored", "known.known_error"],
+    "inpainting": ["restored", "known.known_error"],
 }
 #: evaluators whose features must be trained first (minutes): left to `ldm eval`
 _SLOW = ("fid", "kid", "precision_recall")
