@@ -25,7 +25,10 @@ def test_config_validates_at_full_size(task):
     assert spec.task.type == task
     assert spec.image_size == 32 and spec.first_stage.type == "kl"
     assert spec.first_stage.params.latent_port().factor == 4
-    want_in = {"semantic2img": 6, "superres": 6, "inpainting": 7}.get(task, 3)
+    # z (3) + concat: semantic map 13 ids unshuffled -> 1x1 conv to 16; low-res image 3;
+    # inpainting E(masked image) 3 + its pixels 16 + the mask's 4x4 pixels 16
+    want_in = {"semantic2img": 3 + 16, "superres": 3 + 3, "inpainting": 3 + 3 + 16 + 16}.get(
+        task, 3)
     assert spec.denoiser.params.in_channels == want_in
     assert spec.training.dataset.type == "shapes"
 
