@@ -11,11 +11,14 @@ CFG 7.5, latents compared (no VAE decode on either side). Rows:
             `use_lu_lambdas`) at 12 NFE, which reaches DDIM-100's quality on the exact-GMM
             benchmark (samplers.md), each side in bf16; ours also with the guidance interval
 
-Ours caches cross-attention K/V per `sample()` call (always on). Runs are interleaved, the order
-alternates; we report medians and the median paired ratio with its min–max. Peak RSS: each side
-alone in a fresh process (build + 2 DDIM steps). Needs ~10 GB RAM; several minutes on one core.
+Ours caches cross-attention K/V per `sample()` call (always on) and its bf16 weights across
+calls (freed by an fp32 call; row "best, cast per call" clears them before each call, as ours
+did before the cache; `--rows` picks rows). Runs are interleaved, the order alternates; we
+report medians and the median paired ratio with its min–max. Peak RSS: each side alone in a
+fresh process (build + 2 DDIM steps). Needs ~10 GB RAM; several minutes on one core.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sd15_vs_diffusers.py [--repeats 2] [--quick]
+        [--latent 16] [--rows best "best, cast per call"] [--no-rss]
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ UNET_SD15 = {"model_channels": 320, "channel_mult": [1, 2, 4, 4], "num_res_block
              "attention_resolutions": [4, 2, 1], "num_heads": 8, "transformer_depth": 1}
 UNET_QUICK = {"model_channels": 64, "channel_mult": [1, 2], "num_res_blocks": 1,
               "attention_resolutions": [2, 1], "num_heads": 8, "transformer_depth": 1}
+ROWS = ("same", "best", "best + guidance interval", "best, cast per call")
 
 
 def make_text_encoder(folder: Path, layers: int = 2, seed: int = 0) -> Path:
@@ -195,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=float, nargs=2, default=[0.28, 5.42],
                     help="guidance interval [σ_lo, σ_hi] of the extra 'best' row")
     ap.add_argument("--no-rss", action="store_true")
+    ap.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS[:3]),
+                    help="which settings to time (an fp32 'same' call frees ours' cached bf16 "
+                    "weights, so 'best' alone shows the cached cast)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     t0, load0 = time.perf_counter(), os.getloadavg()
@@ -227,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
         return run
 
     best = with_parts(dpm, cfg, lambda: run_ours(model, B, precision="bf16"))
+
+    def best_uncached():  # the bf16 cast paid in the call, as before the cache
+        model.clear_sampling_cache()
+        return best()
+
     interval = with_parts(dpm, ClassifierFree(7.5, tuple(args.interval)),
                           lambda: run_ours(model, B, precision="bf16"))
     rows = {
@@ -234,11 +246,13 @@ def main(argv: list[str] | None = None) -> int:
                                                                               args.latent)),
         "best": (best, lambda: run_pipe(pipe16, B, args.latent)),
         "best + guidance interval": (interval, lambda: run_pipe(pipe16, B, args.latent)),
+        "best, cast per call": (best_uncached, lambda: run_pipe(pipe16, B, args.latent)),
     }
+    rows = {name: rows[name] for name in args.rows}
     times = {k: ([], []) for k in rows}
     delta = {}
-    run_ours(model, 2, precision="bf16"), run_pipe(pipe16, 2, args.latent)  # warm-up
-    run_ours(model, 2, precision="fp32"), run_pipe(pipe, 2, args.latent)
+    run_ours(model, 2, precision="fp32"), run_pipe(pipe, 2, args.latent)  # warm-up; fp32
+    run_ours(model, 2, precision="bf16"), run_pipe(pipe16, 2, args.latent)  # its cast stays cached
     for i in range(args.repeats):
         for name, (ours_fn, theirs_fn) in rows.items():
             order = (0, 1) if i % 2 == 0 else (1, 0)
@@ -263,11 +277,16 @@ def main(argv: list[str] | None = None) -> int:
     labels = {"same": f"same: DDIM {S} steps, fp32",
               "best": f"best: DPM-Solver++(2M) log-SNR {B} NFE, bf16",
               "best + guidance interval": f"best + ours guidance interval σ ∈ "
-                                          f"{list(args.interval)} (diffusers as 'best')"}
+                                          f"{list(args.interval)} (diffusers as 'best')",
+              "best, cast per call": "best, ours casting the weights to bf16 in every call "
+                                     "(the cache cleared; as before)"}
     for name, (a, b) in times.items():
         d, ref = delta[name]
         print(f"| {labels[name]} | {statistics.median(a):.2f} | {statistics.median(b):.2f} | "
               f"{paired(a, b)} | {d:.2e} ({ref:.2f}) |")
+    if {"best", "best, cast per call"} <= set(times):
+        print(f"\nours, cached cast / cast per call (paired): "
+              f"{paired(times['best'][0], times['best, cast per call'][0])}")
     sys.stdout.flush()
     rss = {} if args.no_rss else peak_rss({"spec": spec, "text_dir": str(tmp / "clip"),
                                            "tok_dir": str(tok_dir), "latent": args.latent})

@@ -15,7 +15,7 @@ from torch import nn
 from .conditioning import Conditioning
 from .errors import DataError, SamplingError
 from .ports import Context, Port
-from .precision import resolve_precision, sampling_context
+from .precision import clear_cast_cache, compiled, resolve_precision, sampling_context
 
 
 class ConditionerSlot(nn.Module):
@@ -154,12 +154,18 @@ class LatentDiffusion(nn.Module):
         return self.schedule.loss(out, z0, noise, t)
 
     # ----------------------------------------------------------------- sampling
-    def _predict_in(self, dtype: torch.dtype):
-        """predict_eps with the denoiser run in `dtype`, ε̂ formed in the latent's dtype."""
+    def _predict_in(self, dtype: torch.dtype, net: Callable[..., torch.Tensor]):
+        """predict_eps with `net` (the denoiser or its compiled form) run in `dtype`, ε̂ formed
+        in the latent's dtype."""
         def predict(z: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-            out = self.denoiser(z.to(dtype), t, **cond.kwargs()).to(z.dtype)
+            out = net(z.to(dtype), t, **cond.kwargs()).to(z.dtype)
             return self.schedule.to_eps(out, z, t)
         return predict
+
+    def clear_sampling_cache(self) -> None:
+        """Free the denoiser's low-precision weight copies kept between bf16/fp16 `sample()`
+        calls (half the fp32 weights' bytes; ldmcore/precision.py)."""
+        clear_cast_cache(self.denoiser)
 
     @torch.no_grad()
     def sample(
@@ -186,7 +192,9 @@ class LatentDiffusion(nn.Module):
         (B or 1, 1, H, W), 1 = region to generate, replaced by mask elsewhere at every step).
         `guidance` holds the guider's sampling-time inputs (classifier: log_prob, image_l2: y).
         `precision` (auto | fp32 | bf16 | fp16, default the spec's sampling.precision) is the
-        denoiser's dtype during the call (ldmcore/precision.py).
+        denoiser's dtype during the call; its low-precision weights are cached for the next
+        call (`clear_sampling_cache()` frees them). The spec's `sampling.compile` runs the
+        denoiser through torch.compile (ldmcore/precision.py).
         `callback(z_t, t, eps)` sees every evaluation of the guided ε̂ (live progress, x̂0
         previews); an exception it raises stops sampling (how `ldm serve` cancels a job).
         """
@@ -229,11 +237,13 @@ class LatentDiffusion(nn.Module):
         noise = noise.to(device=ref.device, dtype=ref.dtype)
         cond, uncond = _fit_concat(cond, (h, w)), _fit_concat(uncond, (h, w))
         dtype = resolve_precision(precision or self.spec.sampling.precision, ref.device)
+        net = compiled(self.denoiser) if self.spec.sampling.compile else None
         predict = self.predict_eps
         if dtype != ref.dtype:  # the denoiser runs in dtype, the sampler's state stays in ref's
             cond, uncond = (c.map(lambda v: v.to(dtype) if v.is_floating_point() else v)
                             for c in (cond, uncond))
-            predict = self._predict_in(dtype)
+        if dtype != ref.dtype or net is not None:
+            predict = self._predict_in(dtype, net or self.denoiser)
 
         def denoise(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             eps = guider(predict, z, t, cond, uncond, self.schedule)
@@ -241,7 +251,8 @@ class LatentDiffusion(nn.Module):
                 callback(z, t, eps)
             return eps
 
-        with sampling_context(self.denoiser, dtype):  # + cached cross-attention K/V
+        # + cached cross-attention K/V, unless compiled
+        with sampling_context(self.denoiser, dtype, module_caches=net is None):
             z = self.sampler.sample(
                 denoise, noise, self.schedule, generator=generator, progress=progress,
                 **options, **sampler_options,

@@ -39,12 +39,14 @@ def add_model_options(parser, *, what: str) -> None:
     parser.add_argument("--scale", type=float, help="guidance scale (guider.params.scale)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"),
                         help="the denoiser's dtype while sampling (sampling.precision)")
+    parser.add_argument("--compile", action="store_true", help="run the denoiser through "
+                        "torch.compile (sampling.compile; the first call compiles)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def sampling_overrides(args) -> list[str]:
-    """--sampler/--steps/--scale/--precision as spec overrides, after the user's own."""
+    """--sampler/--steps/--scale/--precision/--compile as spec overrides, after the user's."""
     from ..errors import DataError
 
     if args.steps is not None and args.steps <= 0:
@@ -60,6 +62,8 @@ def sampling_overrides(args) -> list[str]:
         out.append(f"guider.params.scale={args.scale}")
     if args.precision:
         out.append(f"sampling.precision={args.precision}")
+    if args.compile:
+        out.append("sampling.compile=true")
     return out
 
 

@@ -50,6 +50,10 @@ class SamplingSpec(Strict):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "fp32", description="denoiser dtype while sampling; auto = bf16 where the CPU/GPU has it"
     )
+    compile: bool = Field(
+        False, description="run the denoiser through torch.compile while sampling (compiled "
+        "once per model; an error if this platform cannot compile)"
+    )
 
 
 # Fields every node of a kind carries besides `type` and `params`.

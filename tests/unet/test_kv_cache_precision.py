@@ -14,6 +14,7 @@ import torch
 from ldm_plugin_unet.transformer import CrossAttention
 
 import ldmcore
+from ldmcore import precision
 from ldmcore.errors import SamplingError
 from ldmcore.precision import cast_module, cpu_has_bf16, resolve_precision
 
@@ -143,3 +144,126 @@ def test_cast_module_restores_exact_tensors():
         assert all(p.dtype == torch.bfloat16 for p in net.parameters())
         assert net[1].num_batches_tracked.dtype == torch.long  # integers untouched
     assert all(torch.equal(a, b) for a, b in zip(before, net.state_dict().values()))
+
+
+# ------------------------------------------------- the low-precision copies cached across calls
+def casts(model) -> int:
+    return precision.cast_cache(model.denoiser, torch.bfloat16).casts
+
+
+def n_floating(model) -> int:
+    return sum(t.is_floating_point() for t in (*model.denoiser.parameters(),
+                                               *model.denoiser.buffers()))
+
+
+def test_second_bf16_call_reuses_the_cast_and_is_bit_identical():
+    model = build(CFG)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    first = sample(model, precision="bf16")
+    assert casts(model) == n_floating(model)
+    second = sample(model, precision="bf16")
+    assert casts(model) == n_floating(model)  # nothing cast again
+    assert torch.equal(first, second)
+    assert all(torch.equal(before[k], v) and before[k].dtype == v.dtype
+               for k, v in model.state_dict().items())  # fp32 restored bit for bit
+
+
+def _optimizer_step(model, **kw):
+    opt = torch.optim.AdamW(model.denoiser.parameters(), lr=1e-2, **kw)
+    with torch.enable_grad():
+        model.loss({"image": torch.rand(2, 3, 8, 8) * 2 - 1,
+                    "class": torch.tensor([1, 2])}).backward()
+    opt.step()
+
+
+def _load_state_dict(model):
+    state = {k: v + 0.01 if v.is_floating_point() else v
+             for k, v in model.denoiser.state_dict().items()}
+    model.denoiser.load_state_dict(state)
+
+
+def _ema_applied(model):
+    from ldmcore.training.ema import Ema, ema_target
+
+    ema = Ema(ema_target(model), 0.5)
+    with torch.no_grad():
+        for p in ema.ema.module.parameters():
+            p.mul_(0.9)
+    return ema.applied()
+
+
+def _data_copy(model):  # bypasses the version counter: only the probes can see it
+    for p in model.denoiser.parameters():
+        p.data.copy_(p.data * 0.99)
+
+
+def _data_replace(model):  # new storage, version counter kept
+    for p in model.denoiser.parameters():
+        p.data = p.data * 0.99
+
+
+UPDATES = {
+    "adamw": lambda m: _optimizer_step(m, foreach=False),
+    "adamw_foreach": lambda m: _optimizer_step(m, foreach=True),
+    "adamw_fused": lambda m: _optimizer_step(m, fused=True),  # no version bump
+    "load_state_dict": _load_state_dict,
+    "data_copy": _data_copy,
+    "data_replace": _data_replace,
+}
+
+
+@pytest.mark.parametrize("update", UPDATES)
+def test_a_weight_update_invalidates_the_cached_cast(update):
+    model = build(CFG)
+    old = sample(model, precision="bf16")
+    UPDATES[update](model)
+    cached = sample(model, precision="bf16")
+    assert casts(model) > n_floating(model)  # recast
+    model.clear_sampling_cache()
+    fresh = sample(model, precision="bf16")
+    assert torch.equal(cached, fresh)
+    assert not torch.equal(cached, old)
+
+
+def test_ema_applied_and_restored_invalidates_the_cached_cast():
+    model = build(CFG)
+    live = sample(model, precision="bf16")
+    with _ema_applied(model):
+        ema = sample(model, precision="bf16")
+        model.clear_sampling_cache()
+        assert torch.equal(sample(model, precision="bf16"), ema)
+    assert not torch.equal(ema, live)
+    assert torch.equal(sample(model, precision="bf16"), live)
+
+
+def test_only_the_changed_tensor_is_cast_again():
+    model = build(CFG)
+    sample(model, precision="bf16")
+    with torch.no_grad():
+        model.denoiser.out[2].bias.add_(1.0)  # one tensor, in place
+    sample(model, precision="bf16")
+    assert casts(model) == n_floating(model) + 1
+
+
+def test_an_in_place_write_during_the_call_is_not_kept():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 3))
+    before = net[0].weight.clone()
+    with torch.no_grad(), cast_module(net, torch.bfloat16):
+        net[0].weight.add_(1.0)  # writes the cached bf16 copy
+    assert torch.equal(net[0].weight, before)
+    with cast_module(net, torch.bfloat16):
+        assert torch.equal(net[0].weight, before.to(torch.bfloat16))  # cast again
+
+
+def test_cache_memory_is_half_of_fp32_and_freed():
+    model = build(CFG)
+    fp32 = sum(t.numel() * 4 for t in (*model.denoiser.parameters(), *model.denoiser.buffers())
+               if t.is_floating_point())
+    sample(model, precision="bf16")
+    assert precision.cast_cache_bytes(model.denoiser) == fp32 // 2
+    assert precision.cast_cache_bytes(copy.deepcopy(model).denoiser) == 0  # copies drop it
+    model.clear_sampling_cache()
+    assert precision.cast_cache_bytes(model.denoiser) == 0
+    sample(model, precision="bf16")
+    sample(model, precision="fp32")  # an fp32 call frees it too
+    assert precision.cast_cache_bytes(model.denoiser) == 0
