@@ -3,8 +3,6 @@ No timing assertions (benchmarks never assert speed)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,15 +10,6 @@ import pytest
 pytest.importorskip("ldm_plugin_unet")
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "cast_cache.py"
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("cast_cache_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_quick_run_prints_each_case(bench, capsys):

@@ -3,8 +3,6 @@ No timing assertions."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,15 +13,6 @@ pytest.importorskip("ldm_plugin_unet")
 pytest.importorskip("ldm_plugin_conditioners")
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_bench.py"
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("gpu_bench_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_skips_with_a_message_without_cuda(bench, monkeypatch, capsys):

@@ -3,9 +3,7 @@ compute the same thing. No timing assertions (benchmarks never assert speed)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from argparse import Namespace
 from pathlib import Path
 
@@ -19,15 +17,6 @@ pytest.importorskip("ldm_plugin_samplers")
 pytest.importorskip("ldm_plugin_conditioners")
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "vs_diffusers.py"
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("vs_diffusers_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def toy_spec(bench, **kw):
