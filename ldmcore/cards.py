@@ -104,10 +104,7 @@ def share(name: str, first_stage: str, root: Path = CARDS) -> Path:
     """
     from .checkpoint.native import read_metadata, read_tensors
 
-    path = root / f"{name}.yaml"
-    if not path.is_file():
-        raise CheckpointError(f"no model card {path}")
-    card = read_card(path)
+    path, card = _open_card(name, root)
     if card.get("first_stage"):
         raise CheckpointError(f"{path}: already shares first stage '{card['first_stage']['card']}'")
     weights = root / card.get("weights", "")
@@ -135,9 +132,7 @@ def set_defaults(name: str, overrides: list[str], measured: dict, root: Path = C
     from .checkpoint.native import SPEC_KEY, read_metadata, read_tensors, spec_json
     from .spec import resolve_spec
 
-    path = root / f"{name}.yaml"
-    if not path.is_file():
-        raise CheckpointError(f"no model card {path}")
+    path, card = _open_card(name, root)
     for item in overrides:
         if item.split("=", 1)[0].split(".", 1)[0] not in SAMPLING_NODES:
             raise CheckpointError(f"{item}: a card's defaults change only under "
@@ -145,7 +140,6 @@ def set_defaults(name: str, overrides: list[str], measured: dict, root: Path = C
     if measured.get("overrides") != list(overrides):
         raise CheckpointError(f"the metrics were measured with overrides "
                               f"{measured.get('overrides')}, not {list(overrides)}")
-    card = read_card(path)
     weights = root / card.get("weights", "")
     metadata = read_metadata(weights)
     spec = resolve_spec(json.loads(metadata[SPEC_KEY]), overrides, name=str(weights))
@@ -162,14 +156,18 @@ _CARD_CORE = ("name", "task", "weights", "sha256", "bytes", "dtype", "first_stag
 def record(name: str, key: str, value: Any, root: Path = CARDS) -> Path:
     """Write one more measurement (e.g. a guidance sweep) onto card `name` under `key`; the
     weights and the card's identity are untouched. Return the card path."""
+    path, card = _open_card(name, root)
+    if key in _CARD_CORE:
+        raise CheckpointError(f"{path}: '{key}' is part of the card itself, not a measurement")
+    card[key] = value
+    return _write_card(card, path)
+
+
+def _open_card(name: str, root: Path) -> tuple[Path, dict]:
     path = root / f"{name}.yaml"
     if not path.is_file():
         raise CheckpointError(f"no model card {path}")
-    if key in _CARD_CORE:
-        raise CheckpointError(f"{path}: '{key}' is part of the card itself, not a measurement")
-    card = read_card(path)
-    card[key] = value
-    return _write_card(card, path)
+    return path, read_card(path)
 
 
 def _write_weights(state: dict, metadata: dict[str, str], out: Path) -> None:
