@@ -72,7 +72,7 @@ models: autoencoder
 		SHARE=1 DESC="$(LATENT); segmentation map, space-to-depth to the latent grid (concat)"
 	$(MAKE) model CONFIG=superres NAME=shapes-superres TASK=superres STEPS=4000 SHARE=1 \
 		DESC="$(LATENT); x4 super-resolution from 8x8, the low-res image concatenated"
-	$(MAKE) model CONFIG=inpainting NAME=shapes-inpainting TASK=inpainting STEPS=4000 \
+	$(MAKE) model CONFIG=inpainting NAME=shapes-inpainting TASK=inpainting STEPS=8000 \
 		SHARE=1 DESC="$(LATENT); E(masked image) + its pixels and the mask space-to-depth, concatenated"
 LATENT := shapes world 32², KL-f4 latent (3x8x8), trained on 2 CPU cores
 # The KL-f4 first stage: trained whole, then its decoder fine-tuned with the encoder frozen
