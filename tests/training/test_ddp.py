@@ -8,6 +8,7 @@ to the shard (data.py / loop.py), so the two runs must agree up to float summati
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,15 @@ def test_two_process_gloo_matches_one_process(tmp_path, toys, registry):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parents[1])}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
            "2", str(HERE / "ddp_worker.py"), str(tmp_path / "two"), "1"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    for _ in range(2):
+        shutil.rmtree(tmp_path / "two", ignore_errors=True)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        # a rank can abort inside gloo's C++ code on a loaded machine ("terminate called
+        # without an active exception", SIGABRT; 1 of 3 CI runs on 2026-12-03, 0 of 3 reruns
+        # alone): that crash, and only that one, gets a second run from scratch
+        if proc.returncode == 0 or "terminate called without an active exception" not in (
+                proc.stderr):
+            break
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     for name, result in single.items():
