@@ -72,8 +72,12 @@ models: autoencoder
 		SHARE=1 DESC="$(LATENT); segmentation map, space-to-depth to the latent grid (concat)"
 	$(MAKE) model CONFIG=superres NAME=shapes-superres TASK=superres STEPS=4000 SHARE=1 \
 		DESC="$(LATENT); x4 super-resolution from 8x8, the low-res image concatenated"
-	$(MAKE) model CONFIG=inpainting NAME=shapes-inpainting TASK=inpainting STEPS=8000 \
-		SHARE=1 DESC="$(LATENT); E(masked image) + its pixels and the mask space-to-depth, concatenated"
+	$(MAKE) model CONFIG=inpainting NAME=shapes-inpainting TASK=inpainting STEPS=12000 \
+		SHARE=1 ARGS="$(FROM_UNCONDITIONAL)" \
+		DESC="$(LATENT); E(masked image) + its pixels and the mask space-to-depth, concatenated; started from shapes-unconditional"
+# inpainting starts from the unconditional UNet, its added input channels at zero (SD's recipe)
+FROM_UNCONDITIONAL := denoiser.checkpoint=registry/models/shapes-unconditional.safetensors \
+	denoiser.extend_inputs=true
 LATENT := shapes world 32², KL-f4 latent (3x8x8), trained on 2 CPU cores
 # The KL-f4 first stage: trained whole, then its decoder fine-tuned with the encoder frozen
 # (training.freeze), so the latent space -- and any LDM trained on it -- stays that of run 1.
@@ -108,14 +112,14 @@ EVAL ?=
 model:
 	$(BIN)/ldm train configs/$(CONFIG).yaml --stage diffusion --no-progress \
 		first_stage.checkpoint=$(FIRST_STAGE) training.steps=$(STEPS) \
-		training.output_dir=runs/$(NAME)
+		training.output_dir=runs/$(NAME) $(ARGS)
 	$(BIN)/ldm eval runs/$(NAME)/diffusion/model.safetensors -n 200 $(EVAL) \
 		--no-progress --out runs/$(NAME)/eval.json --grid runs/$(NAME)/eval.png
 	$(BIN)/ldm registry add-model runs/$(NAME)/diffusion/model.safetensors --name $(NAME) \
 		--task $(TASK) --eval runs/$(NAME)/eval.json --description "$(DESC)" \
 		$(if $(SHARE),--first-stage shapes-kl-f4) \
 		--command "make autoencoder  # shapes-kl-f4, the first stage" \
-		--command "make model CONFIG=$(CONFIG) NAME=$(NAME) TASK=$(TASK) STEPS=$(STEPS)"
+		--command "make model CONFIG=$(CONFIG) NAME=$(NAME) TASK=$(TASK) STEPS=$(STEPS)$(if $(ARGS), ARGS='$(ARGS)')"
 	$(BIN)/ldm plot runs/$(NAME)/diffusion --out registry/models/$(NAME)-loss.png
 	cp runs/$(NAME)/eval.png registry/models/$(NAME)-samples.png
 

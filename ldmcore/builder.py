@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import PluginError
+from .errors import PluginError, SpecError
 from .interfaces import KIND_BASES
 from .registry import Registry
 from .spec.resolve import resolve_spec
@@ -91,8 +91,12 @@ def _load_node_checkpoints(model, spec) -> None:
     diffusers folder), strict for that part only."""
     from .checkpoint.loading import load_checkpoint
 
+    if spec.denoiser.extend_inputs and not spec.denoiser.checkpoint:
+        raise SpecError("denoiser.extend_inputs: extends the input layer of denoiser.checkpoint, "
+                        "which is not set")
     if spec.denoiser.checkpoint:
-        load_checkpoint(model, spec.denoiser.checkpoint, parts=["denoiser"])
+        load_checkpoint(model, spec.denoiser.checkpoint, parts=["denoiser"],
+                        extend_inputs=spec.denoiser.extend_inputs)
     for name, node in spec.conditioners.items():
         if node.checkpoint:
             load_checkpoint(model, node.checkpoint, parts=[f"conditioners.{name}"],

@@ -126,6 +126,33 @@ def check(model: Any, mapped: Mapped, *,
     return report, {k: v for k, v in state.items() if k not in bad}
 
 
+def extend_denoiser_inputs(state: dict[str, Any], own: dict[str, Any], source: str) -> str:
+    """Widen the denoiser's input layer in `state` (in place) to the model's channels: the
+    checkpoint's weights on the first channels (z_t), zeros on the added ones (the concat
+    conditioning). The model then starts out computing exactly what the checkpoint did, whatever
+    its new inputs hold; SD's inpainting model was started from SD this way. The input layer is
+    the one denoiser tensor whose shapes differ in dimension 1 only, narrower in the checkpoint."""
+    import torch
+
+    def widened(key: str) -> bool:
+        theirs, ours = state[key].shape, own[key].shape
+        return (key.startswith("denoiser.") and len(theirs) == len(ours) >= 2
+                and theirs[1] < ours[1] and theirs[:1] + theirs[2:] == ours[:1] + ours[2:])
+
+    keys = [k for k in state if k in own and widened(k)]
+    if len(keys) != 1:
+        found = ", ".join(keys) if keys else "none"
+        raise CheckpointError(f"{source}: denoiser.extend_inputs needs exactly one denoiser "
+                              f"input layer narrower than the model's (found: {found})")
+    key = keys[0]
+    old = state[key]
+    new = torch.zeros(own[key].shape, dtype=old.dtype)
+    new[:, : old.shape[1]] = old
+    state[key] = new
+    return (f"{key}: the checkpoint's {old.shape[1]} input channels extended to "
+            f"{new.shape[1]}, the added ones zero")
+
+
 def _schedule_note(ckpt: Checkpoint, model: Any) -> str | None:
     ac = ckpt.state.get("alphas_cumprod")
     schedule = getattr(model, "schedule", None)
@@ -146,10 +173,15 @@ def load_checkpoint(
     strict: bool = True,
     conditioner: str | None = None,
     parts: Iterable[str] | None = None,
+    extend_inputs: bool = False,
 ) -> LoadReport:
-    """Load `source` into `model` (all or nothing when strict) and return the report."""
+    """Load `source` into `model` (all or nothing when strict) and return the report. With
+    `extend_inputs`, a denoiser trained on fewer input channels fills the first ones of the
+    model's (extend_denoiser_inputs)."""
     ckpt = source if isinstance(source, Checkpoint) else read_checkpoint(source)
     mapped = map_checkpoint(ckpt, model, ema=ema, conditioner=conditioner)
+    if extend_inputs:
+        mapped.notes.append(extend_denoiser_inputs(mapped.state, model.state_dict(), ckpt.source))
     report, state = check(model, mapped, parts=parts)
     if strict and not report.ok:
         raise CheckpointError(f"{ckpt.source}: does not match the model: {report.summary()}")

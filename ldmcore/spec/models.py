@@ -59,7 +59,10 @@ class SamplingSpec(Strict):
 # Fields every node of a kind carries besides `type` and `params`.
 _NODE_FIELDS: dict[str, dict[str, Any]] = {
     "first_stage": {"checkpoint": (Optional[str], None)},
-    "denoiser": {"checkpoint": (Optional[str], None)},
+    # extend_inputs: `checkpoint` is a denoiser trained with fewer input channels (e.g. an
+    # unconditional model, started from for inpainting): it fills the first channels, the
+    # concat conditioning's start at zero
+    "denoiser": {"checkpoint": (Optional[str], None), "extend_inputs": (bool, False)},
     "conditioner": {
         "input": (str, ...),
         "wiring": (Literal["crossattn", "concat", "vector"], "crossattn"),

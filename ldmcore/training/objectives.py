@@ -32,9 +32,15 @@ Autocast = Callable[[], Any]
 
 
 def self_contained(spec: Any) -> Any:
-    """The spec stored in an export: its weights are inside, so no first_stage.checkpoint."""
+    """The spec stored in an export: its weights are all inside, so no node names a checkpoint
+    to start from (loading the export would otherwise read those files again, or fail without
+    them)."""
     spec = spec.model_copy(deep=True)
     spec.first_stage.checkpoint = None
+    spec.denoiser.checkpoint = None
+    spec.denoiser.extend_inputs = False
+    for node in spec.conditioners.values():
+        node.checkpoint = None
     return spec
 
 

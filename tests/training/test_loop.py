@@ -143,3 +143,18 @@ def test_freeze_in_the_diffusion_stage(tmp_path, toys, registry):
                    ["model"] for s in (1, 3))
     changed = {k.split(".")[0] for k in first if not torch.equal(first[k], last[k])}
     assert changed == {"conditioners"}
+
+
+def test_an_export_does_not_name_the_checkpoint_it_started_from(tmp_path, toys, registry):
+    """A run started from denoiser/conditioner checkpoints exports every weight itself: its
+    stored spec names no init file, so it loads with that file gone."""
+    init = ldmcore.save(ldmcore.build(toys.toy_spec(str(tmp_path / "a")), registry=registry),
+                        tmp_path / "init.safetensors")
+    spec = toys.toy_spec(str(tmp_path / "b"))
+    spec["denoiser"]["checkpoint"] = str(init)
+    spec["conditioners"]["label"]["checkpoint"] = str(init)
+    result = train(spec, registry=registry, progress=False)
+    init.unlink()
+    model = ldmcore.load(result.export, registry=registry)
+    assert model.spec.denoiser.checkpoint is None
+    assert model.spec.conditioners["label"].checkpoint is None
