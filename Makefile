@@ -59,10 +59,10 @@ registry: install
 # Every step is resumable (`ldm train ... --resume`).
 models: autoencoder
 	$(MAKE) model CONFIG=layout2img_hybrid NAME=shapes-layout2img TASK=layout2img STEPS=4000 \
-		FIRST_STAGE=$(AE) SHARE=1 EVAL="--evaluator fidelity" \
+		FIRST_STAGE=$(AE) SHARE=1 \
 		DESC="$(LATENT); layout as tokens (cross-attention) + box raster (concat)"
 	$(MAKE) model CONFIG=txt2img NAME=shapes-txt2img TASK=txt2img STEPS=6000 \
-		FIRST_STAGE=$(AE) SHARE=1 EVAL="--evaluator fidelity" \
+		FIRST_STAGE=$(AE) SHARE=1 \
 		DESC="$(LATENT); BERT-tokenised text -> transformer -> cross-attention"
 	$(MAKE) model CONFIG=class2img NAME=shapes-class2img TASK=class2img STEPS=3000 SHARE=1 \
 		DESC="$(LATENT); one shape, its class as one cross-attention token"
@@ -72,7 +72,7 @@ models: autoencoder
 		SHARE=1 DESC="$(LATENT); segmentation map, space-to-depth to the latent grid (concat)"
 	$(MAKE) model CONFIG=superres NAME=shapes-superres TASK=superres STEPS=4000 SHARE=1 \
 		DESC="$(LATENT); x4 super-resolution from 8x8, the low-res image concatenated"
-	$(MAKE) model CONFIG=inpainting NAME=shapes-inpainting TASK=inpainting STEPS=12000 \
+	$(MAKE) model CONFIG=inpainting NAME=shapes-inpainting TASK=inpainting STEPS=20000 \
 		SHARE=1 ARGS="$(FROM_UNCONDITIONAL)" \
 		DESC="$(LATENT); E(masked image) + its pixels and the mask space-to-depth, concatenated; started from shapes-unconditional"
 # inpainting starts from the unconditional UNet, its added input channels at zero (SD's recipe)
@@ -103,23 +103,25 @@ autoencoder: install
 AE_ABOUT := KL autoencoder f=4 (z 3x8x8 at 32²) on the shapes world, trained on 2 CPU cores; \
 	decoder fine-tuned with the encoder frozen
 # One diffusion model on the shipped autoencoder: train, evaluate, ship with a card.
-# FIRST_STAGE: the autoencoder it trains on (the shipped card's fp16 weights by default);
+# FIRST_STAGE: the autoencoder it trains on (the shipped card's fp16 weights by default; empty
+# for a pixel-space model, whose spec's first stage is `identity`);
 # SHARE=1 ships the card without a copy of them (it names shapes-kl-f4 and its sha256; an
 # existing card that embeds them: `ldm registry share NAME --first-stage shapes-kl-f4`);
 # EVAL: `ldm eval` options (default: every evaluator in the config).
 FIRST_STAGE ?= registry/models/shapes-kl-f4.safetensors
+AE_COMMAND := make autoencoder  \# shapes-kl-f4, the first stage
 EVAL ?=
 model:
 	$(BIN)/ldm train configs/$(CONFIG).yaml --stage diffusion --no-progress \
-		first_stage.checkpoint=$(FIRST_STAGE) training.steps=$(STEPS) \
+		$(if $(FIRST_STAGE),first_stage.checkpoint=$(FIRST_STAGE)) training.steps=$(STEPS) \
 		training.output_dir=runs/$(NAME) $(ARGS)
 	$(BIN)/ldm eval runs/$(NAME)/diffusion/model.safetensors -n 200 $(EVAL) \
 		--no-progress --out runs/$(NAME)/eval.json --grid runs/$(NAME)/eval.png
 	$(BIN)/ldm registry add-model runs/$(NAME)/diffusion/model.safetensors --name $(NAME) \
 		--task $(TASK) --eval runs/$(NAME)/eval.json --description "$(DESC)" \
 		$(if $(SHARE),--first-stage shapes-kl-f4) \
-		--command "make autoencoder  # shapes-kl-f4, the first stage" \
-		--command "make model CONFIG=$(CONFIG) NAME=$(NAME) TASK=$(TASK) STEPS=$(STEPS)$(if $(ARGS), ARGS='$(ARGS)')"
+		$(if $(FIRST_STAGE),--command "$(AE_COMMAND)") \
+		--command "make model CONFIG=$(CONFIG) NAME=$(NAME) TASK=$(TASK) STEPS=$(STEPS)$(if $(FIRST_STAGE),, FIRST_STAGE=)$(if $(ARGS), ARGS='$(ARGS)')"
 	$(BIN)/ldm plot runs/$(NAME)/diffusion --out registry/models/$(NAME)-loss.png
 	cp runs/$(NAME)/eval.png registry/models/$(NAME)-samples.png
 

@@ -236,6 +236,9 @@ def find_resume(resume: str | None, run_dir: Path) -> Path | None:
     if target.is_dir():
         if target.name == CKPT_DIR and latest_checkpoint(target.parent):
             return target.parent  # --resume RUN/checkpoints
+        stage_dir = target / Path(run_dir).name
+        if latest_checkpoint(target) is None and latest_checkpoint(stage_dir):
+            return stage_dir  # --resume OUTPUT_DIR: the stage's run directory under it
         if latest_checkpoint(target) is None:
             raise CheckpointError(f"--resume {target}: no checkpoint in {checkpoint_dir(target)}")
         return target

@@ -90,3 +90,18 @@ def test_resume_refuses_another_spec_and_allows_more_steps(tmp_path, toys, regis
     spec["guider"] = {"type": "toy_cfg", "params": {"scale": 3.0}}
     later = train(spec, resume="auto", registry=registry, progress=False)
     assert later.step == 4 and later.status == "done"
+
+
+def test_resume_names_the_run_by_its_output_dir(tmp_path, toys, registry):
+    """`--resume OUTPUT_DIR` (what training.output_dir says) finds the stage's run under it;
+    a directory without checkpoints is still an error naming where it looked."""
+    from ldmcore.errors import CheckpointError
+    from ldmcore.training.checkpointing import find_resume
+
+    train(toys.toy_spec(str(tmp_path), steps=2), registry=registry, progress=False)
+    stage_dir = tmp_path / "diffusion"
+    assert find_resume(str(tmp_path), stage_dir) == stage_dir
+    assert find_resume(str(stage_dir), stage_dir) == stage_dir
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no checkpoint in"):
+        find_resume(str(tmp_path / "empty"), stage_dir)
