@@ -72,12 +72,23 @@ models: autoencoder
 		SHARE=1 DESC="$(LATENT); segmentation map, space-to-depth to the latent grid (concat)"
 	$(MAKE) model CONFIG=superres NAME=shapes-superres TASK=superres STEPS=4000 SHARE=1 \
 		DESC="$(LATENT); x4 super-resolution from 8x8, the low-res image concatenated"
-	$(MAKE) model CONFIG=inpainting NAME=shapes-inpainting TASK=inpainting STEPS=20000 \
-		SHARE=1 ARGS="$(FROM_UNCONDITIONAL)" \
-		DESC="$(LATENT); E(masked image) + its pixels and the mask space-to-depth, concatenated; started from shapes-unconditional"
-# inpainting starts from the unconditional UNet, its added input channels at zero (SD's recipe)
+	$(MAKE) model $(INPAINT) STEPS=20000 ARGS="$(FROM_UNCONDITIONAL)" SHARE=1 DESC="$(INPAINT_DESC)"
+	$(MAKE) model $(INPAINT) STEPS=6000 RUN=shapes-inpainting-cooldown SHARE=1 \
+		DESC="$(INPAINT_DESC); cooled down" ARGS="$(INPAINT_COOLDOWN)" \
+		BEFORE="make model $(INPAINT) STEPS=20000 ARGS='$(FROM_UNCONDITIONAL)'"
+	$(MAKE) model CONFIG=digits_unconditional NAME=digits-unconditional TASK=unconditional \
+		STEPS=10000 FIRST_STAGE= \
+		DESC="scikit-learn's handwritten digits (real scans) at 16², pixel space (LDM-1), trained on 2 CPU cores"
+# inpainting starts from the unconditional UNet, its added input channels at zero (SD's recipe),
+# then cools down from that card: its UNet and pixel conv, lr 1e-4 decaying to 0 (cosine)
+INPAINT := CONFIG=inpainting NAME=shapes-inpainting TASK=inpainting
+INPAINT_DESC = $(LATENT); E(masked image) + its pixels and the mask space-to-depth, \
+	concatenated; started from shapes-unconditional
 FROM_UNCONDITIONAL := denoiser.checkpoint=registry/models/shapes-unconditional.safetensors \
 	denoiser.extend_inputs=true
+INPAINT_COOLDOWN := denoiser.checkpoint=registry/models/shapes-inpainting.safetensors \
+	conditioners.masked_image.checkpoint=registry/models/shapes-inpainting.safetensors \
+	training.lr=1e-4 training.lr_schedule=cosine training.warmup_steps=200
 LATENT := shapes world 32², KL-f4 latent (3x8x8), trained on 2 CPU cores
 # The KL-f4 first stage: trained whole, then its decoder fine-tuned with the encoder frozen
 # (training.freeze), so the latent space -- and any LDM trained on it -- stays that of run 1.
@@ -107,23 +118,26 @@ AE_ABOUT := KL autoencoder f=4 (z 3x8x8 at 32²) on the shapes world, trained on
 # for a pixel-space model, whose spec's first stage is `identity`);
 # SHARE=1 ships the card without a copy of them (it names shapes-kl-f4 and its sha256; an
 # existing card that embeds them: `ldm registry share NAME --first-stage shapes-kl-f4`);
-# EVAL: `ldm eval` options (default: every evaluator in the config).
+# EVAL: `ldm eval` options (default: every evaluator in the config). RUN: its run directory
+# under runs/ (default NAME); BEFORE: the command that made the card this run starts from.
 FIRST_STAGE ?= registry/models/shapes-kl-f4.safetensors
+RUN ?= $(NAME)
 AE_COMMAND := make autoencoder  \# shapes-kl-f4, the first stage
 EVAL ?=
 model:
 	$(BIN)/ldm train configs/$(CONFIG).yaml --stage diffusion --no-progress \
 		$(if $(FIRST_STAGE),first_stage.checkpoint=$(FIRST_STAGE)) training.steps=$(STEPS) \
-		training.output_dir=runs/$(NAME) $(ARGS)
-	$(BIN)/ldm eval runs/$(NAME)/diffusion/model.safetensors -n 200 $(EVAL) \
-		--no-progress --out runs/$(NAME)/eval.json --grid runs/$(NAME)/eval.png
-	$(BIN)/ldm registry add-model runs/$(NAME)/diffusion/model.safetensors --name $(NAME) \
-		--task $(TASK) --eval runs/$(NAME)/eval.json --description "$(DESC)" \
+		training.output_dir=runs/$(RUN) $(ARGS)
+	$(BIN)/ldm eval runs/$(RUN)/diffusion/model.safetensors -n 200 $(EVAL) \
+		--no-progress --out runs/$(RUN)/eval.json --grid runs/$(RUN)/eval.png
+	$(BIN)/ldm registry add-model runs/$(RUN)/diffusion/model.safetensors --name $(NAME) \
+		--task $(TASK) --eval runs/$(RUN)/eval.json --description "$(DESC)" \
 		$(if $(SHARE),--first-stage shapes-kl-f4) \
 		$(if $(FIRST_STAGE),--command "$(AE_COMMAND)") \
-		--command "make model CONFIG=$(CONFIG) NAME=$(NAME) TASK=$(TASK) STEPS=$(STEPS)$(if $(FIRST_STAGE),, FIRST_STAGE=)$(if $(ARGS), ARGS='$(ARGS)')"
-	$(BIN)/ldm plot runs/$(NAME)/diffusion --out registry/models/$(NAME)-loss.png
-	cp runs/$(NAME)/eval.png registry/models/$(NAME)-samples.png
+		$(if $(BEFORE),--command "$(BEFORE)") \
+		--command "make model CONFIG=$(CONFIG) NAME=$(NAME) TASK=$(TASK) STEPS=$(STEPS)$(if $(FIRST_STAGE),, FIRST_STAGE=)$(if $(filter-out $(NAME),$(RUN)), RUN=$(RUN))$(if $(ARGS), ARGS='$(ARGS)')"
+	$(BIN)/ldm plot runs/$(RUN)/diffusion --out registry/models/$(NAME)-loss.png
+	cp runs/$(RUN)/eval.png registry/models/$(NAME)-samples.png
 
 clean:
 	rm -rf $(VENV) outputs runs .pytest_cache
