@@ -224,8 +224,9 @@ def load_or_offer(path: Path) -> dict[str, Any]:
 
 
 def find_resume(resume: str | None, run_dir: Path) -> Path | None:
-    """What `--resume` names: None (start fresh), a checkpoint file, or a run directory whose
-    newest good checkpoint is used (`auto`: the spec's run dir, None if it has none)."""
+    """What `--resume` names: None (start fresh), a checkpoint file, or a run directory (or the
+    output_dir above it) whose newest good checkpoint is used (`auto`: the spec's run dir, None
+    if it has none)."""
     if resume is None:
         return None
     if resume == "auto":
@@ -236,10 +237,10 @@ def find_resume(resume: str | None, run_dir: Path) -> Path | None:
     if target.is_dir():
         if target.name == CKPT_DIR and latest_checkpoint(target.parent):
             return target.parent  # --resume RUN/checkpoints
+        if latest_checkpoint(target):
+            return target
         stage_dir = target / Path(run_dir).name
-        if latest_checkpoint(target) is None and latest_checkpoint(stage_dir):
+        if latest_checkpoint(stage_dir):
             return stage_dir  # --resume OUTPUT_DIR: the stage's run directory under it
-        if latest_checkpoint(target) is None:
-            raise CheckpointError(f"--resume {target}: no checkpoint in {checkpoint_dir(target)}")
-        return target
+        raise CheckpointError(f"--resume {target}: no checkpoint in {checkpoint_dir(target)}")
     raise CheckpointError(f"--resume {target}: no such run directory or checkpoint")
