@@ -126,7 +126,8 @@ SAMPLING_NODES = ("sampler", "guider", "sampling")
 def set_defaults(name: str, overrides: list[str], measured: dict, root: Path = CARDS) -> Path:
     """Card `name` with new sampling defaults (e.g. the guidance scale a sweep found best)
     written into its file's spec and its card, and `measured` (`ldm eval NAME OVERRIDES --out`)
-    as its metrics. The weights are unchanged; return the card path."""
+    as its metrics. The tensors are unchanged (the file is rewritten only when its spec
+    changes); return the card path."""
     import json
 
     from .checkpoint.native import SPEC_KEY, read_metadata, read_tensors, spec_json
@@ -142,10 +143,13 @@ def set_defaults(name: str, overrides: list[str], measured: dict, root: Path = C
                               f"{measured.get('overrides')}, not {list(overrides)}")
     weights = root / card.get("weights", "")
     metadata = read_metadata(weights)
-    spec = resolve_spec(json.loads(metadata[SPEC_KEY]), overrides, name=str(weights))
-    _write_weights(read_tensors(weights), {**metadata, SPEC_KEY: spec_json(spec)}, weights)
-    card.update(sha256=sha256(weights), bytes=weights.stat().st_size, metrics=measured,
-                spec=spec.model_dump(mode="json"))
+    stored = json.loads(metadata[SPEC_KEY])
+    spec = resolve_spec(stored, overrides, name=str(weights))
+    if spec != resolve_spec(stored, name=str(weights)):  # same defaults: file and spec stay
+        _write_weights(read_tensors(weights), {**metadata, SPEC_KEY: spec_json(spec)}, weights)
+        card.update(sha256=sha256(weights), bytes=weights.stat().st_size,
+                    spec=spec.model_dump(mode="json"))
+    card["metrics"] = measured
     return _write_card(card, path)
 
 

@@ -154,3 +154,16 @@ def test_set_defaults_changes_how_a_card_samples_with_metrics_measured_there(tmp
     wider = {"overrides": ["denoiser.params.model_channels=8"]}
     with pytest.raises(CheckpointError, match="only under sampler, guider, sampling"):
         cards.set_defaults("tiny-sr", wider["overrides"], wider, root=root)
+
+
+def test_set_defaults_to_the_same_values_leaves_the_weights_file_alone(tmp_path):
+    root, _, full = _card_pair(tmp_path)
+    cards.export(full, "tiny-sr", task="superres", commands=[], root=root)
+    weights = (root / "tiny-sr.safetensors").read_bytes()
+    steps = ldmcore.load(root / "tiny-sr.safetensors").spec.sampler.params.steps
+    same = [f"sampler.params.steps={steps}"]
+    measured = {"overrides": same, "metrics": {"psnr": 22.0}}
+    cards.set_defaults("tiny-sr", same, measured, root=root)
+    assert (root / "tiny-sr.safetensors").read_bytes() == weights
+    assert yaml.safe_load((root / "tiny-sr.yaml").read_text())["metrics"] == measured
+    assert cards.verify(root) == []
