@@ -58,21 +58,30 @@ def bench_sampling(batches: list[int], latent: int, steps: int, repeats: int,
     n_params = sum(p.numel() for p in model.denoiser.parameters())
     lines = [f"SD-1.5-shaped UNet ({n_params / 1e6:.0f} M params), random CLIP text encoder "
              f"(77 × 768), latent 4×{latent}×{latent}, DPM-Solver++(2M) log-SNR {steps} steps, "
-             f"CFG 7.5 batched, bf16", "",
-             "| batch | s per sample() call | images/s |", "|---:|---:|---:|"]
+             f"CFG 7.5 batched, bf16; eager and replayed from CUDA graphs (sampling.cuda_graph), "
+             f"interleaved, median of {repeats}", "",
+             "| batch | eager s per call | graphed s per call | eager images/s | "
+             "graphed images/s | graphed / eager (paired) |", "|---:|---:|---:|---:|---:|---:|"]
     for b in batches:
         y = {"caption": [PROMPT] * b}
-        opts = dict(progress=False, return_latents=True, precision="bf16")
-        model.sample(y, generator=torch.Generator().manual_seed(0), **opts)  # warm-up
-        times = []
-        for _ in range(repeats):
-            sync(device)
-            t0 = time.perf_counter()
-            model.sample(y, generator=torch.Generator().manual_seed(0), **opts)
-            sync(device)
-            times.append(time.perf_counter() - t0)
-        sec = statistics.median(times)
-        lines.append(f"| {b} | {sec:.3f} | {b / sec:.2f} |")
+        times: dict[bool, list[float]] = {False: [], True: []}
+        outs = {}
+        for i in range(repeats + 1):  # the first round warms up
+            for graph in ((False, True) if i % 2 == 0 else (True, False)):
+                sync(device)
+                t0 = time.perf_counter()
+                outs[graph] = model.sample(y, generator=torch.Generator().manual_seed(0),
+                                           progress=False, return_latents=True,
+                                           precision="bf16", cuda_graph=graph)
+                sync(device)
+                if i:
+                    times[graph].append(time.perf_counter() - t0)
+        same = "bit-identical" if torch.equal(outs[False], outs[True]) else (
+            f"DIFFER by {(outs[False] - outs[True]).abs().max().item():.2e}")
+        eager, graphed = (statistics.median(times[g]) for g in (False, True))
+        ratio = statistics.median(g / e for g, e in zip(times[True], times[False]))
+        lines.append(f"| {b} | {eager:.3f} | {graphed:.3f} | {b / eager:.2f} | "
+                     f"{b / graphed:.2f} | {ratio:.3f} ({same}) |")
     if device == "cuda":
         torch.cuda.empty_cache()
     return lines

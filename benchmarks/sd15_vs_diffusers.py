@@ -11,14 +11,16 @@ CFG 7.5, latents compared (no VAE decode on either side). Rows:
             `use_lu_lambdas`) at 12 NFE, which reaches DDIM-100's quality on the exact-GMM
             benchmark (samplers.md), each side in bf16; ours also with the guidance interval
 
-Ours caches cross-attention K/V per `sample()` call (always on) and its bf16 weights across
+Ours caches cross-attention K/V per `sample()` call (on CPU) and its bf16 weights across
 calls (freed by an fp32 call; row "best, cast per call" clears them before each call, as ours
-did before the cache; `--rows` picks rows). Runs are interleaved, the order alternates; we
+did before the cache; `--rows` picks rows). With `--device cuda` ours replays its UNet from
+CUDA graphs (`sampling.cuda_graph`, on by default); rows "same, eager" / "best, eager" turn
+that off. Runs are interleaved, the order alternates; we
 report medians and the median paired ratio with its min–max. Peak RSS: each side alone in a
 fresh process (build + 2 DDIM steps). Needs ~10 GB RAM; several minutes on one core.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/sd15_vs_diffusers.py [--repeats 2] [--quick]
-        [--latent 16] [--rows best "best, cast per call"] [--no-rss]
+        [--latent 16] [--rows best "best, cast per call"] [--no-rss] [--device cuda]
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ UNET_SD15 = {"model_channels": 320, "channel_mult": [1, 2, 4, 4], "num_res_block
              "attention_resolutions": [4, 2, 1], "num_heads": 8, "transformer_depth": 1}
 UNET_QUICK = {"model_channels": 64, "channel_mult": [1, 2], "num_res_blocks": 1,
               "attention_resolutions": [2, 1], "num_heads": 8, "transformer_depth": 1}
-ROWS = ("same", "best", "best + guidance interval", "best, cast per call")
+ROWS = ("same", "best", "best + guidance interval", "best, cast per call", "same, eager",
+        "best, eager")
 
 
 def make_text_encoder(folder: Path, layers: int = 2, seed: int = 0) -> Path:
@@ -132,6 +135,11 @@ def dpm_scheduler():
         use_lu_lambdas=True)
 
 
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def run_ours(model, steps: int, **opts) -> torch.Tensor:
     return model.sample({"caption": [PROMPT]}, steps=steps, progress=False,
                         return_latents=True, generator=torch.Generator().manual_seed(0), **opts)
@@ -142,13 +150,16 @@ def run_pipe(pipe, steps: int, latent: int) -> torch.Tensor:
     side = latent * pipe.vae_scale_factor
     with torch.no_grad():
         out = pipe(PROMPT, height=side, width=side, num_inference_steps=steps,
-                   guidance_scale=7.5, latents=noise.to(pipe.unet.dtype), output_type="latent")
+                   guidance_scale=7.5, latents=noise.to(pipe.device, pipe.unet.dtype),
+                   output_type="latent")
     return out.images.float()
 
 
 def _s(fn) -> tuple[float, Any]:
+    sync()
     start = time.perf_counter()
     out = fn()
+    sync()
     return time.perf_counter() - start, out
 
 
@@ -199,18 +210,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--interval", type=float, nargs=2, default=[0.28, 5.42],
                     help="guidance interval [σ_lo, σ_hi] of the extra 'best' row")
     ap.add_argument("--no-rss", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (peak RSS: CPU only)")
     ap.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS[:3]),
                     help="which settings to time (an fp32 'same' call frees ours' cached bf16 "
                     "weights, so 'best' alone shows the cached cast)")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
+    if args.device == "cpu":
+        torch.set_num_threads(1)
     t0, load0 = time.perf_counter(), os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="sd15_bench_"))
     tok_dir = make_text_encoder(tmp / "clip")
     spec = make_spec(tmp / "clip", tok_dir, UNET_QUICK if args.quick else UNET_SD15, args.latent)
     model = build_ours(spec)
-    pipe = build_pipeline(diffusers_unet(model), tmp / "clip", tok_dir)
-    pipe16 = build_pipeline(diffusers_unet(model), tmp / "clip", tok_dir).to(torch.bfloat16)
+    pipe = build_pipeline(diffusers_unet(model), tmp / "clip", tok_dir).to(args.device)
+    pipe16 = build_pipeline(diffusers_unet(model), tmp / "clip", tok_dir).to(args.device,
+                                                                            torch.bfloat16)
+    model = model.to(args.device)
     pipe16.scheduler = dpm_scheduler()
     n_params = sum(p.numel() for p in model.denoiser.parameters())
     S, B = 20, args.best_steps
@@ -234,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         return run
 
     best = with_parts(dpm, cfg, lambda: run_ours(model, B, precision="bf16"))
+    best_eager = with_parts(dpm, cfg, lambda: run_ours(model, B, precision="bf16",
+                                                       cuda_graph=False))
 
     def best_uncached():  # the bf16 cast paid in the call, as before the cache
         model.clear_sampling_cache()
@@ -247,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         "best": (best, lambda: run_pipe(pipe16, B, args.latent)),
         "best + guidance interval": (interval, lambda: run_pipe(pipe16, B, args.latent)),
         "best, cast per call": (best_uncached, lambda: run_pipe(pipe16, B, args.latent)),
+        "same, eager": (lambda: run_ours(model, S, precision="fp32", cuda_graph=False),
+                        lambda: run_pipe(pipe, S, args.latent)),
+        "best, eager": (best_eager, lambda: run_pipe(pipe16, B, args.latent)),
     }
     rows = {name: rows[name] for name in args.rows}
     times = {k: ([], []) for k in rows}
@@ -265,12 +285,13 @@ def main(argv: list[str] | None = None) -> int:
             delta[name] = ((outs[0] - outs[1]).abs().max().item(), ref)
         print(f"round {i} done ({time.perf_counter() - t0:.0f} s)", flush=True)
     load1 = os.getloadavg()
+    where = (torch.cuda.get_device_name() if args.device == "cuda"
+             else f"1 thread; load {load0[0]:.2f} → {load1[0]:.2f}")
     print(f"\nSD-1.5 UNet architecture ({n_params / 1e6:.1f} M params"
           f"{', QUICK narrow UNet' if args.quick else ''}), random CLIPTextModel 768 × 2 "
-          f"layers, latent 1×4×{args.latent}×{args.latent}, CFG 7.5 (UNet batch 2), 1 thread; "
+          f"layers, latent 1×4×{args.latent}×{args.latent}, CFG 7.5 (UNet batch 2), {where}; "
           f"{args.repeats} interleaved repeats (order alternating) after a warm-up; "
-          f"load {load0[0]:.2f} → "
-          f"{load1[0]:.2f}; {time.perf_counter() - t0:.0f} s\n")
+          f"{time.perf_counter() - t0:.0f} s\n")
     print("| setting | ours s | diffusers s | median paired ratio (min–max) | "
           "max abs Δ latents (max abs z) |")
     print("|---|---:|---:|---:|---:|")
@@ -279,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
               "best + guidance interval": f"best + ours guidance interval σ ∈ "
                                           f"{list(args.interval)} (diffusers as 'best')",
               "best, cast per call": "best, ours casting the weights to bf16 in every call "
-                                     "(the cache cleared; as before)"}
+                                     "(the cache cleared; as before)",
+              "same, eager": f"same, ours without CUDA graphs: DDIM {S} steps, fp32",
+              "best, eager": f"best, ours without CUDA graphs: DPM-Solver++(2M) {B} NFE, bf16"}
     for name, (a, b) in times.items():
         d, ref = delta[name]
         print(f"| {labels[name]} | {statistics.median(a):.2f} | {statistics.median(b):.2f} | "
@@ -288,8 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nours, cached cast / cast per call (paired): "
               f"{paired(times['best'][0], times['best, cast per call'][0])}")
     sys.stdout.flush()
-    rss = {} if args.no_rss else peak_rss({"spec": spec, "text_dir": str(tmp / "clip"),
-                                           "tok_dir": str(tok_dir), "latent": args.latent})
+    job = {"spec": spec, "text_dir": str(tmp / "clip"), "tok_dir": str(tok_dir),
+           "latent": args.latent}
+    rss = {} if args.no_rss or args.device != "cpu" else peak_rss(job)
     if rss:
         print(f"\npeak RSS (fresh process, build + 2 DDIM steps, fp32): ours {rss['ours']:.0f} "
               f"MB, diffusers {rss['diffusers']:.0f} MB, ratio "

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .conditioning import Conditioning
+from .cuda_graphs import GraphedDenoiser
 from .errors import DataError, SamplingError
 from .ports import Context, Port
 from .precision import clear_cast_cache, compiled, resolve_precision, sampling_context
@@ -182,6 +183,7 @@ class LatentDiffusion(nn.Module):
         strength: float | None = None,
         guidance: dict | None = None,
         precision: str | None = None,
+        cuda_graph: bool | None = None,
         callback: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None] | None = None,
         **sampler_options: Any,
     ) -> torch.Tensor:
@@ -194,7 +196,8 @@ class LatentDiffusion(nn.Module):
         `precision` (auto | fp32 | bf16 | fp16, default the spec's sampling.precision) is the
         denoiser's dtype during the call; its low-precision weights are cached for the next
         call (`clear_sampling_cache()` frees them). The spec's `sampling.compile` runs the
-        denoiser through torch.compile (ldmcore/precision.py).
+        denoiser through torch.compile (ldmcore/precision.py); on a GPU, `cuda_graph` (default
+        the spec's sampling.cuda_graph) replays it from CUDA graphs (ldmcore/cuda_graphs.py).
         `callback(z_t, t, eps)` sees every evaluation of the guided ε̂ (live progress, x̂0
         previews); an exception it raises stops sampling (how `ldm serve` cancels a job).
         """
@@ -238,6 +241,10 @@ class LatentDiffusion(nn.Module):
         cond, uncond = _fit_concat(cond, (h, w)), _fit_concat(uncond, (h, w))
         dtype = resolve_precision(precision or self.spec.sampling.precision, ref.device)
         net = compiled(self.denoiser) if self.spec.sampling.compile else None
+        if cuda_graph is None:
+            cuda_graph = self.spec.sampling.cuda_graph
+        if net is None and cuda_graph and ref.device.type == "cuda":
+            net = GraphedDenoiser(self.denoiser)  # graphs for this call only
         predict = self.predict_eps
         if dtype != ref.dtype:  # the denoiser runs in dtype, the sampler's state stays in ref's
             cond, uncond = (c.map(lambda v: v.to(dtype) if v.is_floating_point() else v)
@@ -251,7 +258,7 @@ class LatentDiffusion(nn.Module):
                 callback(z, t, eps)
             return eps
 
-        # + cached cross-attention K/V, unless compiled
+        # + cached cross-attention K/V, unless compiled or graphed (its lookups sync the host)
         with sampling_context(self.denoiser, dtype, module_caches=net is None):
             z = self.sampler.sample(
                 denoise, noise, self.schedule, generator=generator, progress=progress,

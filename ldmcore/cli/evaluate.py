@@ -15,7 +15,6 @@ def configure(parser) -> None:
     parser.add_argument("--evaluator", action="append", default=None, metavar="NAME",
                         help="only this evaluator (an entry of the spec's evaluators:, or an "
                         "evaluator type with default params); repeatable")
-    parser.add_argument("--device", default=None, help="e.g. cuda, cpu (default: cpu)")
     parser.add_argument("--out", default="outputs/eval.json", help="JSON results path")
     parser.add_argument("--grid", default=None, metavar="PNG", help="also save a grid of samples")
     parser.add_argument("--reconstruct", action="store_true",
@@ -30,8 +29,10 @@ def run(args) -> int:
         raise DataError(f"--num-samples must be positive, got {args.num_samples}")
     if args.batch_size <= 0:
         raise DataError(f"--batch-size must be positive, got {args.batch_size}")
+    from ..devices import pick_device
     from .generate import check_out, sampling_overrides
 
+    device = pick_device(args.device, default_gpu=False)
     overrides = sampling_overrides(args)
     check_out(args.out, ".json")
     if args.grid:
@@ -48,8 +49,7 @@ def run(args) -> int:
     reconstruct = args.reconstruct or (
         args.checkpoint is None and not opened.source.trained_denoiser
     )
-    if args.device:
-        model.to(args.device)
+    model.to(device)
     info = {"spec": args.model, "checkpoint": args.checkpoint, "overrides": overrides}
     result = evaluate(model, num_samples=args.num_samples, batch_size=args.batch_size,
                       seed=args.seed, progress=not args.no_progress, notes=notes, info=info,

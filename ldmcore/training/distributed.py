@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..devices import pick_device
+
 
 @dataclass(frozen=True)
 class DistEnv:
@@ -30,34 +32,12 @@ class DistEnv:
         return self.world_size > 1
 
 
-def _pick_device(requested: str | None, local_rank: int) -> torch.device:
-    if requested:
-        from .errors import TrainingError
-
-        try:
-            device = torch.device(requested)
-        except RuntimeError:
-            raise TrainingError(f"--device {requested}: not a device (cpu, cuda, cuda:1 ...)"
-                                ) from None
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise TrainingError(f"--device {requested}: CUDA is not available here")
-        if device.type == "cuda" and device.index is None:
-            device = torch.device("cuda", local_rank)
-        if device.type == "cuda" and device.index >= torch.cuda.device_count():
-            raise TrainingError(f"--device {requested}: this machine has "
-                                f"{torch.cuda.device_count()} CUDA device(s)")
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
-
-
 def init(device: str | None = None) -> DistEnv:
     """Join the process group torchrun set up (if any) and pick this process's device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = _pick_device(device, local_rank)
+    dev = pick_device(device, local_rank)
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():

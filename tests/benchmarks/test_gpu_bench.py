@@ -25,7 +25,7 @@ def test_sampling_throughput_rows(bench):
     lines = bench.bench_sampling([1, 2], latent=8, steps=2, repeats=1, device="cpu")
     rows = [ln for ln in lines if ln.startswith("| 1 ") or ln.startswith("| 2 ")]
     assert len(rows) == 2
-    assert all(float(r.split("|")[3]) > 0 for r in rows)  # images/s
+    assert all(float(r.split("|")[4]) > 0 and "bit-identical" in r for r in rows)  # images/s
 
 
 def test_training_step_counts_flops(bench):

@@ -47,7 +47,8 @@ def build(guider: dict, sampler: str = "ddim", **top) -> ldmcore.LatentDiffusion
 
 
 def sample(model, **kw) -> torch.Tensor:
-    return model.sample({"class": torch.tensor([1, 2])}, generator=torch.Generator().manual_seed(0),
+    labels = torch.tensor([1, 2], device=next(model.parameters()).device)  # the toy's device
+    return model.sample({"class": labels}, generator=torch.Generator().manual_seed(0),
                         progress=False, return_latents=True, **kw)
 
 
@@ -267,3 +268,93 @@ def test_cache_memory_is_half_of_fp32_and_freed():
     sample(model, precision="bf16")
     sample(model, precision="fp32")  # an fp32 call frees it too
     assert precision.cast_cache_bytes(model.denoiser) == 0
+
+
+# --------------------------------------------------------------- CUDA graphs (sampling.cuda_graph)
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def test_cfg_hands_the_unet_one_context_tensor_per_call():
+    """CFG batches [null, cond] once per call, so the K/V cache hits by identity (no value
+    comparison, which syncs the host on a GPU)."""
+    model = build(CFG)
+    seen = []
+    model.denoiser.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.append(kwargs["context"]), with_kwargs=True)
+    sample(model)
+    assert len(seen) == 6 and all(c is seen[0] for c in seen)
+    sample(model)
+    assert seen[6] is not seen[0]  # a new call batches its own conditioning
+
+
+def test_graphed_denoiser_runs_cpu_inputs_and_autograd_eagerly():
+    from ldmcore.cuda_graphs import GraphedDenoiser
+
+    calls = []
+    graphed = GraphedDenoiser(lambda x, t, context=None: calls.append(1) or x * 2)
+    x = torch.ones(2, 3)
+    for _ in range(3):
+        assert torch.equal(graphed(x, torch.zeros(2), context=None), x * 2)
+    with torch.enable_grad():
+        graphed(x.requires_grad_(), torch.zeros(2))
+    assert len(calls) == 4 and not graphed._graphs and not graphed._warmed
+
+
+@pytest.mark.parametrize("command", [["generate", "m.yaml"], ["eval", "m.yaml", "-n", "2"]])
+def test_cuda_graph_flags_set_the_spec_key(command):
+    from ldmcore.cli.generate import sampling_overrides
+    from ldmcore.cli.main import parse
+
+    assert "sampling.cuda_graph=false" in sampling_overrides(parse([*command, "--no-cuda-graph"]))
+    assert "sampling.cuda_graph=true" in sampling_overrides(parse([*command, "--cuda-graph"]))
+    assert not any("cuda_graph" in o for o in sampling_overrides(parse(command)))
+
+
+def count_replays(monkeypatch) -> list[int]:
+    replays = [0]
+    replay = torch.cuda.CUDAGraph.replay
+
+    def counting(self):
+        replays[0] += 1
+        return replay(self)
+    monkeypatch.setattr(torch.cuda.CUDAGraph, "replay", counting)
+    return replays
+
+
+@cuda
+@pytest.mark.parametrize("guider", [CFG, CFG_INTERVAL, {"type": "none"}])
+@pytest.mark.parametrize("sampler", ["ddim", "plms", "dpm_solver_pp"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_cuda_graph_samples_are_bit_identical_to_eager(guider, sampler, precision, monkeypatch):
+    model = build(guider, sampler).to("cuda")
+    eager = sample(model, precision=precision, cuda_graph=False)
+    replays = count_replays(monkeypatch)
+    graphed = sample(model, precision=precision)  # on by default
+    assert torch.equal(graphed, eager)
+    assert replays[0] >= 3  # 6 steps: warm-up, capture, replays (per input shape)
+    assert torch.equal(sample(model, precision=precision), eager)  # a new call, new graphs
+
+
+@cuda
+def test_cuda_graph_off_in_the_spec_runs_eagerly(monkeypatch):
+    model = build(CFG, sampling={"cuda_graph": False}).to("cuda")
+    replays = count_replays(monkeypatch)
+    sample(model)
+    assert replays[0] == 0
+
+
+@cuda
+def test_a_denoiser_that_syncs_the_host_cannot_be_graphed(monkeypatch):
+    model = build(CFG).to("cuda")
+    forward = type(model.denoiser).forward
+
+    def syncing(self, x, *args, **kwargs):
+        if float(x.abs().max()) > 1e9:  # a host sync: not capturable
+            raise AssertionError
+        return forward(self, x, *args, **kwargs)
+    monkeypatch.setattr(type(model.denoiser), "forward", syncing)
+    with pytest.raises(SamplingError, match=r"^sampling\.cuda_graph: .*--no-cuda-graph") as info:
+        sample(model)
+    assert "\n" not in str(info.value)
+    torch.cuda.synchronize()
+    assert torch.isfinite(sample(model, cuda_graph=False)).all()  # the device is still usable

@@ -78,6 +78,16 @@ class ClassifierFree(BoundGuider):
     def __init__(self, scale: float, interval: tuple[float, float] | None = None) -> None:
         self.scale = scale
         self.interval = interval
+        self._batched: tuple | None = None
+
+    def _batch(self, uncond, cond):
+        """[uncond, cond] concatenated once per `sample()` call, not at every step: the UNet's
+        K/V cache then finds the same context tensor by identity, with no value comparison (a
+        host sync per layer on a GPU)."""
+        memo = self._batched
+        if memo is None or memo[0] is not uncond or memo[1] is not cond:
+            memo = self._batched = (uncond, cond, uncond.cat(cond))
+        return memo[2]
 
     def _guided(self, t: torch.Tensor, schedule: Any) -> torch.Tensor | None:
         """Per-sample mask of σ_t inside the interval (None = no interval: all guided)."""
@@ -93,7 +103,7 @@ class ClassifierFree(BoundGuider):
         if inside is not None and not bool(inside.any()):
             return predict(z, t, cond)
         # one batched call of [uncond, cond]
-        e_u, e_c = predict(torch.cat([z, z]), torch.cat([t, t]), uncond.cat(cond)).chunk(2)
+        e_u, e_c = predict(torch.cat([z, z]), torch.cat([t, t]), self._batch(uncond, cond)).chunk(2)
         guided = e_u + self.scale * (e_c - e_u)
         if inside is None or bool(inside.all()):
             return guided
