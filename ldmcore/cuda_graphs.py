@@ -21,7 +21,7 @@ tensor value) cannot be captured; capture then raises a one-line SamplingError n
 
 from __future__ import annotations
 
-import sys
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -92,8 +92,11 @@ class GraphedDenoiser:
                 graph.capture_begin()
                 try:
                     output = self.fn(*static[: len(args)], **dict(zip(names, static[len(args):])))
-                finally:
-                    _end_capture(graph)
+                except BaseException:
+                    with contextlib.suppress(RuntimeError):  # ending a broken capture raises too
+                        graph.capture_end()
+                    raise
+                graph.capture_end()
             torch.cuda.current_stream().wait_stream(side)
         except RuntimeError as exc:  # e.g. a host sync inside the forward
             first = next((line.strip() for line in str(exc).splitlines() if line.strip()),
@@ -107,14 +110,3 @@ class GraphedDenoiser:
         inputs = [v for v in static if isinstance(v, torch.Tensor)]
         return _Graph(graph, inputs, output)
 
-
-def _end_capture(graph: torch.cuda.CUDAGraph) -> None:
-    """End the capture; after a failure inside it, ending raises too, and the first error is
-    the one to report (it propagates from the `finally` that calls this)."""
-    if sys.exc_info()[0] is None:
-        graph.capture_end()
-        return
-    try:
-        graph.capture_end()
-    except RuntimeError:
-        pass
