@@ -1,9 +1,10 @@
 """The denoiser replayed from CUDA graphs during one `sample()` call (`sampling.cuda_graph`).
 
 A sampler calls the denoiser with the same shapes at every step, and on a GPU a small-batch
-UNet step is bound by the CPU launching its ~1000 kernels, not by the kernels themselves. A CUDA
-graph records those launches once and replays them with one call, so the GPU runs the very same
-kernels on the same buffers: the output is bit-identical to eager, only the launch cost goes.
+UNet step is bound by the CPU launching its many small kernels, not by the kernels
+themselves. A CUDA graph records those launches once and replays them with one call, so the GPU
+runs the very same kernels on the same buffers: the output is bit-identical to eager, only the
+launch cost goes.
 
 Per input signature (shapes, dtypes and devices of the tensor arguments, the other arguments'
 values), `GraphedDenoiser`

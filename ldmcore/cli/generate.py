@@ -211,12 +211,11 @@ def run(args) -> int:
     for note in read.notes:
         print(f"note: {note}")
     guidance = _guidance(model, args)
-    batch = to_device(model.task.prepare(read.batch(n)), device) if read.item else {}
+    batch = model.task.prepare(read.batch(n)) if read.item else {}  # shown and pasted on CPU
     generator = torch.Generator().manual_seed(args.seed)
-    images = model.sample(batch, num_samples=None if batch else n, latent_size=read.latent_size,
-                          generator=generator, progress=not args.no_progress, guidance=guidance,
-                          **start).cpu()
-    batch = to_device(batch, torch.device("cpu"))  # what is shown and pasted lives here
+    images = model.sample(to_device(batch, device), num_samples=None if batch else n,
+                          latent_size=read.latent_size, generator=generator,
+                          progress=not args.no_progress, guidance=guidance, **start).cpu()
     if not args.no_paste:
         images = paste_known(images, start or batch)
     captions = _captions(given, images.shape[0])
